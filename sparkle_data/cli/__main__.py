@@ -1,0 +1,5 @@
+import sys
+
+from sparkle_data.cli import main
+
+sys.exit(main())
