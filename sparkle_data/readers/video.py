@@ -1,0 +1,612 @@
+"""MP4 clips (``source_video``, ``edited_video``, ``edited_background_video``, ...) via PyAV.
+
+Sparkle clips are H.264 ``yuv420p``, 1280x720 (Kiwi-family outputs 1280x704), 16 fps, 69-81
+frames, one GOP each. What the readers do, and why (``docs/media.md`` has the numbers):
+
+* :func:`probe_video` reads stream metadata only: the frame count is the container's sample
+  count, never a decode. It refuses a file without a video stream (audio-only), a header that
+  declares no frames, and hostile sizes (``width * height > max_pixels`` or
+  ``num_frames > max_frames``) before anything is allocated.
+* :func:`read_video` decodes sequentially, converts **only the kept frames**, resizes inside
+  swscale (the same call that converts YUV to RGB; never per frame in PIL), writes each frame
+  straight into one preallocated ``uint8`` buffer (no ``np.stack``) and stops decoding after
+  the last requested index. ``layout="THWC"`` converts to packed ``rgb24``; ``layout="TCHW"``
+  converts to planar ``gbrp`` so that each channel plane is copied contiguously.
+* The decoded frame count is checked against the header: a truncated file whose header claims
+  81 frames but that decodes 53 raises :class:`~sparkle_data.errors.CorruptVideoError`, when all
+  frames are requested or when a requested index is never reached. Frames are never padded or
+  repeated.
+* Threads: one decoding thread by default, which is fastest per core when a data loader runs
+  one worker process per core (the RGB conversion is serial anyway). ``threads > 1`` enables
+  FFmpeg threading of type ``thread_type`` (``"AUTO"`` lets FFmpeg pick frame threading for
+  H.264, which adds ``threads - 1`` frames of latency and memory but scales best in one
+  process); ``threads=0`` lets FFmpeg use every core. swscale gets the same thread count.
+
+Every source is read through a Python file object, never handed to FFmpeg as a URL, so a
+hostile file cannot make FFmpeg open other files or protocols (HLS playlists, ``concat``,
+data references).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import TYPE_CHECKING, Final, Literal, overload
+
+import av
+import av.container
+import av.video.frame
+import av.video.reformatter
+import av.video.stream
+import numpy as np
+import numpy.typing as npt
+
+from sparkle_data.errors import CorruptVideoError
+from sparkle_data.readers._source import Source, Where, open_binary
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = [
+    "INTERPOLATIONS",
+    "MAX_VIDEO_FRAMES",
+    "MAX_VIDEO_PIXELS",
+    "Interpolation",
+    "Layout",
+    "ThreadType",
+    "VideoInfo",
+    "iter_video_frames",
+    "probe_video",
+    "read_video",
+]
+
+MAX_VIDEO_PIXELS: Final = 4096 * 4096
+"""Default bound on ``width * height`` (Sparkle clips are 1280x720)."""
+MAX_VIDEO_FRAMES: Final = 1024
+"""Default bound on the header's frame count (Sparkle clips have at most 81)."""
+
+Interpolation = Literal[
+    "FAST_BILINEAR",
+    "BILINEAR",
+    "BICUBIC",
+    "X",
+    "POINT",
+    "AREA",
+    "BICUBLIN",
+    "GAUSS",
+    "SINC",
+    "LANCZOS",
+    "SPLINE",
+]
+INTERPOLATIONS: Final[tuple[Interpolation, ...]] = (
+    "FAST_BILINEAR",
+    "BILINEAR",
+    "BICUBIC",
+    "X",
+    "POINT",
+    "AREA",
+    "BICUBLIN",
+    "GAUSS",
+    "SINC",
+    "LANCZOS",
+    "SPLINE",
+)
+"""swscale's scaling algorithms, by the names PyAV uses."""
+Layout = Literal["THWC", "TCHW"]
+ThreadType = Literal["AUTO", "FRAME", "SLICE"]
+_LAYOUTS: Final[tuple[Layout, ...]] = ("THWC", "TCHW")
+_THREAD_TYPES: Final[tuple[ThreadType, ...]] = ("AUTO", "FRAME", "SLICE")
+
+
+@dataclass(frozen=True, slots=True)
+class VideoInfo:
+    """What a clip's container header says (no frame is decoded to build it)."""
+
+    num_frames: int
+    width: int
+    height: int
+    fps: Fraction
+    codec: str
+    pix_fmt: str | None
+    duration: float | None
+    """Seconds, from the stream (else the container); ``None`` when neither says."""
+    has_audio: bool
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """``(T, H, W)``, comparable with a mask's shape."""
+        return (self.num_frames, self.height, self.width)
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def _rethrow_if_not_data(e: BaseException) -> None:
+    """I/O failures and MemoryError are not corrupt data: let them through unchanged."""
+    if isinstance(e, (MemoryError, KeyboardInterrupt)):
+        raise e
+    if isinstance(e, OSError):
+        raise e
+
+
+def _corrupt(where: Where, what: str, value: object, rule: str) -> CorruptVideoError:
+    return where.error(CorruptVideoError, what, value, rule=rule)
+
+
+# --------------------------------------------------------------------------- open + probe
+
+
+@contextlib.contextmanager
+def _open(source: Source, where: Where) -> Iterator[av.container.InputContainer]:
+    with open_binary(source) as f:
+        try:
+            container = av.open(f, mode="r", metadata_errors="replace")
+        except av.FFmpegError as e:
+            _rethrow_if_not_data(e)
+            raise _corrupt(where, "video", f"{type(e).__name__}: {e}", "cannot be opened") from e
+        try:
+            yield container
+        finally:
+            container.close()
+
+
+def _probe(
+    container: av.container.InputContainer, where: Where, max_pixels: int, max_frames: int
+) -> tuple[VideoInfo, av.video.stream.VideoStream]:
+    if not container.streams.video:
+        kinds: list[str] = sorted({str(s.type) for s in container.streams}) or ["none"]
+        raise _corrupt(
+            where, "video", f"streams: {', '.join(kinds)}", "has no video stream (audio-only?)"
+        )
+    stream = container.streams.video[0]
+    cc = stream.codec_context
+    width, height = int(cc.width), int(cc.height)
+    if width <= 0 or height <= 0:
+        raise _corrupt(where, "video size", (width, height), "must be positive")
+    if width * height > max_pixels:
+        raise _corrupt(
+            where,
+            "video size",
+            f"{width}x{height}",
+            f"width * height exceeds max_pixels={max_pixels} (hostile or unexpected header)",
+        )
+    duration: float | None = None
+    if stream.duration is not None and stream.time_base is not None and stream.duration > 0:
+        duration = float(stream.duration * stream.time_base)
+    elif container.duration is not None and container.duration > 0:
+        duration = container.duration / av.time_base
+    num_frames = int(stream.frames)
+    if num_frames <= 0:
+        rule = (
+            "the container declares no frame count (fragmented MP4, MKV, TS ...); "
+            "only containers with a sample table, such as plain MP4, are read"
+            if duration
+            else "the video has zero frames"
+        )
+        raise _corrupt(where, "frame count", num_frames, rule)
+    if num_frames > max_frames:
+        raise _corrupt(
+            where,
+            "frame count",
+            num_frames,
+            f"exceeds max_frames={max_frames} (hostile or unexpected header)",
+        )
+    fps = stream.average_rate or stream.guessed_rate or stream.base_rate
+    if not fps or fps <= 0:
+        raise _corrupt(where, "frame rate", fps, "is missing from the header")
+    info = VideoInfo(
+        num_frames=num_frames,
+        width=width,
+        height=height,
+        fps=Fraction(fps),
+        codec=cc.name,
+        pix_fmt=cc.pix_fmt,
+        duration=duration,
+        has_audio=bool(container.streams.audio),
+    )
+    return info, stream
+
+
+def probe_video(
+    source: Source,
+    *,
+    name: str | None = None,
+    sample_id: str | None = None,
+    max_pixels: int = MAX_VIDEO_PIXELS,
+    max_frames: int = MAX_VIDEO_FRAMES,
+) -> VideoInfo:
+    """Read a clip's stream metadata (frame count, size, rate, codec) without decoding it.
+
+    Raises :class:`~sparkle_data.errors.CorruptVideoError` for an unreadable container, no
+    video stream, zero or undeclared frames, or a size/frame count above the limits.
+    """
+    where = Where.of(source, name, sample_id)
+    with _open(source, where) as container:
+        return _probe(container, where, max_pixels, max_frames)[0]
+
+
+# --------------------------------------------------------------------------- decoding
+
+
+def _check_indices(indices: Sequence[int] | npt.NDArray[np.integer], n: int) -> list[int]:
+    arr = np.asarray(indices)
+    if arr.size == 0:
+        return []
+    if arr.ndim != 1 or arr.dtype.kind not in "iu":
+        raise TypeError(
+            f"Invalid indices: must be a 1-D sequence of ints (got dtype {arr.dtype}, "
+            f"shape {arr.shape})."
+        )
+    bad = arr[(arr < -n) | (arr >= n)]
+    if bad.size:
+        raise IndexError(
+            f"Invalid frame index {int(bad[0])}: out of range for a video of {n} frames "
+            f"(valid: 0..{n - 1}, or -{n}..-1 from the end)."
+        )
+    return [int(i) + n if i < 0 else int(i) for i in arr.tolist()]
+
+
+def _check_dims(height: int | None, width: int | None) -> None:
+    for label, v in (("height", height), ("width", width)):
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v <= 0):
+            raise ValueError(f"Invalid {label} {v!r}: must be a positive int or None.")
+
+
+def _output_size(info: VideoInfo, height: int | None, width: int | None) -> tuple[int, int]:
+    if height is not None and width is not None:
+        return height, width
+    if width is not None:
+        return max(1, round(info.height * width / info.width)), width
+    if height is not None:
+        return height, max(1, round(info.width * height / info.height))
+    return info.height, info.width
+
+
+def _check_options(
+    layout: str, interpolation: str, threads: int, thread_type: str, output: str
+) -> None:
+    if layout not in _LAYOUTS:
+        raise ValueError(f"Invalid layout {layout!r}: must be one of {', '.join(_LAYOUTS)}.")
+    if interpolation not in INTERPOLATIONS:
+        raise ValueError(
+            f"Invalid interpolation {interpolation!r}: must be one of {', '.join(INTERPOLATIONS)}."
+        )
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
+        raise ValueError(f"Invalid threads {threads!r}: must be an int >= 0 (0 = automatic).")
+    if thread_type not in _THREAD_TYPES:
+        raise ValueError(
+            f"Invalid thread_type {thread_type!r}: must be one of {', '.join(_THREAD_TYPES)}."
+        )
+    if output not in ("numpy", "torch"):
+        raise ValueError(f"Invalid output {output!r}: must be 'numpy' or 'torch'.")
+
+
+def _configure(stream: av.video.stream.VideoStream, threads: int, thread_type: str) -> None:
+    stream.codec_context.thread_count = threads
+    if threads != 1:
+        stream.codec_context.thread_type = thread_type
+
+
+def _decode(
+    container: av.container.InputContainer,
+    stream: av.video.stream.VideoStream,
+    stop: int | None,
+    where: Where,
+) -> Iterator[tuple[int, av.video.frame.VideoFrame]]:
+    """Yield ``(index, frame)`` in presentation order; stop after index ``stop - 1``."""
+    pos = 0
+    try:
+        for frame in container.decode(stream):
+            yield pos, frame
+            pos += 1
+            if stop is not None and pos >= stop:
+                return
+    except av.FFmpegError as e:
+        _rethrow_if_not_data(e)
+        raise _corrupt(
+            where,
+            "video",
+            f"{type(e).__name__}: {e}",
+            f"decoding failed after {pos} frames (truncated or corrupt)",
+        ) from e
+
+
+def _short(where: Where, decoded: int, info: VideoInfo, missing: int | None) -> CorruptVideoError:
+    need = f"; frame {missing} was never reached" if missing is not None else ""
+    return _corrupt(
+        where,
+        "video",
+        f"{decoded} decoded frames",
+        f"the header declares {info.num_frames} frames{need} (truncated file?)",
+    )
+
+
+def _copy_rgb(frame: av.video.frame.VideoFrame, dst: npt.NDArray[np.uint8]) -> None:
+    """Copy a ``rgb24`` frame into ``dst`` (H, W, 3), skipping row padding."""
+    plane = frame.planes[0]
+    h, w = dst.shape[0], dst.shape[1]
+    rows = np.frombuffer(memoryview(plane), dtype=np.uint8, count=plane.line_size * h)
+    dst[...] = rows.reshape(h, plane.line_size)[:, : w * 3].reshape(h, w, 3)
+
+
+_GBRP_TO_RGB: Final = ((0, 1), (1, 2), (2, 0))
+"""``gbrp`` plane index -> RGB channel: plane 0 is G, 1 is B, 2 is R."""
+
+
+def _copy_planar(frame: av.video.frame.VideoFrame, dst: npt.NDArray[np.uint8]) -> None:
+    """Copy a ``gbrp`` frame into ``dst`` (3, H, W) in RGB channel order."""
+    h, w = dst.shape[1], dst.shape[2]
+    planes = frame.planes
+    for p, c in _GBRP_TO_RGB:
+        plane = planes[p]
+        rows = np.frombuffer(memoryview(plane), dtype=np.uint8, count=plane.line_size * h)
+        dst[c] = rows.reshape(h, plane.line_size)[:, :w]
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    info: VideoInfo
+    height: int
+    width: int
+    layout: Layout
+    interpolation: Interpolation
+    threads: int
+
+    def convert(
+        self,
+        reformatter: av.video.reformatter.VideoReformatter,
+        frame: av.video.frame.VideoFrame,
+        dst: npt.NDArray[np.uint8],
+    ) -> None:
+        planar = self.layout == "TCHW"
+        out = reformatter.reformat(
+            frame,
+            width=self.width,
+            height=self.height,
+            format="gbrp" if planar else "rgb24",
+            interpolation=self.interpolation,
+            threads=self.threads,
+        )
+        if planar:
+            _copy_planar(out, dst)
+        else:
+            _copy_rgb(out, dst)
+
+    def frame_shape(self) -> tuple[int, int, int]:
+        if self.layout == "TCHW":
+            return (3, self.height, self.width)
+        return (self.height, self.width, 3)
+
+
+def _check_expected(where: Where, info: VideoInfo, expected_frames: int | None) -> None:
+    if expected_frames is not None and info.num_frames != expected_frames:
+        raise _corrupt(
+            where,
+            "frame count",
+            info.num_frames,
+            f"expected {expected_frames} frames (e.g. the paired clip or mask)",
+        )
+
+
+@overload
+def read_video(
+    source: Source,
+    *,
+    indices: Sequence[int] | npt.NDArray[np.integer] | None = ...,
+    height: int | None = ...,
+    width: int | None = ...,
+    output: Literal["numpy"] = ...,
+    layout: Layout = ...,
+    threads: int = ...,
+    thread_type: ThreadType = ...,
+    interpolation: Interpolation = ...,
+    name: str | None = ...,
+    sample_id: str | None = ...,
+    expected_frames: int | None = ...,
+    max_pixels: int = ...,
+    max_frames: int = ...,
+) -> npt.NDArray[np.uint8]: ...
+@overload
+def read_video(
+    source: Source,
+    *,
+    indices: Sequence[int] | npt.NDArray[np.integer] | None = ...,
+    height: int | None = ...,
+    width: int | None = ...,
+    output: Literal["torch"],
+    layout: Layout = ...,
+    threads: int = ...,
+    thread_type: ThreadType = ...,
+    interpolation: Interpolation = ...,
+    name: str | None = ...,
+    sample_id: str | None = ...,
+    expected_frames: int | None = ...,
+    max_pixels: int = ...,
+    max_frames: int = ...,
+) -> torch.Tensor: ...
+def read_video(
+    source: Source,
+    *,
+    indices: Sequence[int] | npt.NDArray[np.integer] | None = None,
+    height: int | None = None,
+    width: int | None = None,
+    output: Literal["numpy", "torch"] = "numpy",
+    layout: Layout = "THWC",
+    threads: int = 1,
+    thread_type: ThreadType = "AUTO",
+    interpolation: Interpolation = "BILINEAR",
+    name: str | None = None,
+    sample_id: str | None = None,
+    expected_frames: int | None = None,
+    max_pixels: int = MAX_VIDEO_PIXELS,
+    max_frames: int = MAX_VIDEO_FRAMES,
+) -> npt.NDArray[np.uint8] | torch.Tensor:
+    """Decode a clip (or the frames at ``indices``) to ``uint8`` RGB.
+
+    Returns ``(T', H, W, 3)`` for ``layout="THWC"`` or ``(T', 3, H, W)`` for ``"TCHW"``, as a
+    numpy array or (``output="torch"``, zero-copy) a CPU tensor. ``indices`` keep their order
+    and repeats; negative ones count from the end. ``height``/``width`` resize inside swscale
+    with ``interpolation``; give one of them to keep the aspect ratio.
+
+    Raises :class:`~sparkle_data.errors.CorruptVideoError` for an unreadable or truncated clip
+    (fewer decoded frames than the header declares when every frame is requested, or a
+    requested index never reached), a header above the limits, or a frame count different
+    from ``expected_frames``; :class:`IndexError` for indices outside the header's range.
+    """
+    _check_options(layout, interpolation, threads, thread_type, output)
+    _check_dims(height, width)
+    where = Where.of(source, name, sample_id)
+    with _open(source, where) as container:
+        info, stream = _probe(container, where, max_pixels, max_frames)
+        _check_expected(where, info, expected_frames)
+        wanted = (
+            list(range(info.num_frames))
+            if indices is None
+            else _check_indices(indices, info.num_frames)
+        )
+        h, w = _output_size(info, height, width)
+        plan = _Plan(info, h, w, layout, interpolation, threads)
+        buf = np.empty((len(wanted), *plan.frame_shape()), dtype=np.uint8)
+        if wanted:
+            _configure(stream, threads, thread_type)
+            _fill(container, stream, plan, wanted, buf, where, every=indices is None)
+    if output == "torch":
+        import torch
+
+        return torch.from_numpy(buf)
+    return buf
+
+
+def _kept(
+    container: av.container.InputContainer,
+    stream: av.video.stream.VideoStream,
+    info: VideoInfo,
+    want: set[int],
+    where: Where,
+    *,
+    every: bool,
+) -> Iterator[tuple[int, av.video.frame.VideoFrame]]:
+    """Decode and yield the frames in ``want``; check the decoded count against the header.
+
+    Decoding stops after the last wanted index, except when ``every`` frame is wanted: then it
+    runs to the end so that surplus frames are caught too.
+    """
+    last = max(want)
+    decoded = 0
+    for index, frame in _decode(container, stream, None if every else last + 1, where):
+        decoded = index + 1
+        if index >= info.num_frames:
+            raise _corrupt(
+                where,
+                "video",
+                f"more than {info.num_frames} decoded frames",
+                "the stream holds more frames than its header declares",
+            )
+        if index in want:
+            yield index, frame
+    if decoded <= last:
+        raise _short(where, decoded, info, min(i for i in want if i >= decoded))
+    if every and decoded != info.num_frames:
+        raise _short(where, decoded, info, None)
+
+
+def _fill(
+    container: av.container.InputContainer,
+    stream: av.video.stream.VideoStream,
+    plan: _Plan,
+    wanted: list[int],
+    buf: npt.NDArray[np.uint8],
+    where: Where,
+    *,
+    every: bool,
+) -> None:
+    slots: dict[int, list[int]] = {}
+    for slot, index in enumerate(wanted):
+        slots.setdefault(index, []).append(slot)
+    reformatter = av.video.reformatter.VideoReformatter()
+    for index, frame in _kept(container, stream, plan.info, set(slots), where, every=every):
+        first, *others = slots[index]
+        plan.convert(reformatter, frame, buf[first])
+        for other in others:
+            buf[other] = buf[first]
+
+
+def iter_video_frames(
+    source: Source,
+    *,
+    indices: Sequence[int] | npt.NDArray[np.integer] | None = None,
+    height: int | None = None,
+    width: int | None = None,
+    layout: Literal["HWC", "CHW"] = "HWC",
+    threads: int = 1,
+    thread_type: ThreadType = "AUTO",
+    interpolation: Interpolation = "BILINEAR",
+    name: str | None = None,
+    sample_id: str | None = None,
+    expected_frames: int | None = None,
+    max_pixels: int = MAX_VIDEO_PIXELS,
+    max_frames: int = MAX_VIDEO_FRAMES,
+) -> Iterator[tuple[int, npt.NDArray[np.uint8]]]:
+    """Lazily yield ``(index, frame)`` for each requested frame, in increasing index order.
+
+    The lazy twin of :func:`read_video`: the same checks, one ``(H, W, 3)`` (or ``(3, H, W)``)
+    array per frame, decoding only as far as the consumer pulls. Repeated indices are yielded
+    once. A truncated clip raises :class:`~sparkle_data.errors.CorruptVideoError` when the
+    iteration reaches the missing frames (for ``indices=None``: after the last frame).
+    """
+    if layout not in ("HWC", "CHW"):
+        raise ValueError(f"Invalid layout {layout!r}: must be 'HWC' or 'CHW'.")
+    video_layout: Layout = "TCHW" if layout == "CHW" else "THWC"
+    _check_options(video_layout, interpolation, threads, thread_type, "numpy")
+    _check_dims(height, width)
+    return _iter_frames(
+        source,
+        indices,
+        height,
+        width,
+        video_layout,
+        threads,
+        thread_type,
+        interpolation,
+        Where.of(source, name, sample_id),
+        expected_frames,
+        max_pixels,
+        max_frames,
+    )
+
+
+def _iter_frames(
+    source: Source,
+    indices: Sequence[int] | npt.NDArray[np.integer] | None,
+    height: int | None,
+    width: int | None,
+    video_layout: Layout,
+    threads: int,
+    thread_type: ThreadType,
+    interpolation: Interpolation,
+    where: Where,
+    expected_frames: int | None,
+    max_pixels: int,
+    max_frames: int,
+) -> Iterator[tuple[int, npt.NDArray[np.uint8]]]:
+    with _open(source, where) as container:
+        info, stream = _probe(container, where, max_pixels, max_frames)
+        _check_expected(where, info, expected_frames)
+        every = indices is None
+        wanted = (
+            list(range(info.num_frames))
+            if indices is None
+            else sorted(set(_check_indices(indices, info.num_frames)))
+        )
+        if not wanted:
+            return
+        h, w = _output_size(info, height, width)
+        plan = _Plan(info, h, w, video_layout, interpolation, threads)
+        _configure(stream, threads, thread_type)
+        reformatter = av.video.reformatter.VideoReformatter()
+        for index, frame in _kept(container, stream, info, set(wanted), where, every=every):
+            dst = np.empty(plan.frame_shape(), dtype=np.uint8)
+            plan.convert(reformatter, frame, dst)
+            yield index, dst
