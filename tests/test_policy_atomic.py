@@ -58,9 +58,14 @@ def test_error_hierarchy() -> None:
 def test_atomic_write_replaces_only_on_success(tmp_path: Path) -> None:
     target = tmp_path / "sub" / "f.bin"
     atomic_write_bytes(target, b"old")
-    with pytest.raises(RuntimeError), atomic_write(target) as f:
-        f.write(b"partial")
-        raise RuntimeError("killed")
+
+    def killed_mid_write() -> None:
+        with atomic_write(target) as f:
+            f.write(b"partial")
+            raise RuntimeError("killed")
+
+    with pytest.raises(RuntimeError):
+        killed_mid_write()
     assert target.read_bytes() == b"old"
     assert sorted(os.listdir(target.parent)) == ["f.bin"]
     with atomic_write(target, "w") as t:
