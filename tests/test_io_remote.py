@@ -215,6 +215,21 @@ def test_missing_short_and_changed_files(shard: tuple[Path, LoopbackServer, byte
 
 
 @pytest.mark.network
+def test_redirects_are_followed(shard: tuple[Path, LoopbackServer, bytes]) -> None:
+    path, cdn, data = shard
+    with serve_directory(path.parent, faults=Faults(redirect=cdn.base_url)) as hub:
+        url = hub.url(SHARD)
+        assert read_range(url, 1000, 3000) == data[1000:4000]
+        index = build_index(url)
+        assert (
+            read_member(url, index.entries[2])
+            == data[index.entries[2].offset : index.entries[2].end]
+        )
+        assert hub.count() == cdn.count() > 2
+        assert {r.status for r in hub.requests} == {302}
+
+
+@pytest.mark.network
 def test_http_proxy_from_environment(
     shard: tuple[Path, LoopbackServer, bytes], monkeypatch: pytest.MonkeyPatch
 ) -> None:
