@@ -1,0 +1,17 @@
+"""The catalog: one table with one row per sample for a dataset root.
+
+See ``docs/catalog.md``.
+"""
+
+from sparkle_data.catalog.inventory import Inventory, scan_inventory
+from sparkle_data.catalog.model import ArtifactLocation, Catalog, build_catalog
+from sparkle_data.catalog.table import PIPELINE_ORDER
+
+__all__ = [
+    "PIPELINE_ORDER",
+    "ArtifactLocation",
+    "Catalog",
+    "Inventory",
+    "build_catalog",
+    "scan_inventory",
+]

@@ -1,0 +1,180 @@
+"""What a dataset root holds: prompts, records, shards and loose artifact files.
+
+An :class:`Inventory` is built from listings only (no file is read). Local and ``hf://`` roots
+are listed; HTTP roots cannot be, so they take an explicit ``files=`` list (a manifest) or are
+probed by name: prompts and records by their fixed paths, shards ``part00``, ``part01``, ...
+until the first missing one. Loose files are never probed over HTTP (that would cost one
+request per sample); give ``files=`` to include them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from fsspec.spec import AbstractFileSystem
+
+from sparkle_data.errors import LayoutError
+from sparkle_data.io import fs as sfs
+from sparkle_data.io.remote import HTTPRangeFileSystem
+from sparkle_data.layout import (
+    ARTIFACTS,
+    EDIT_TYPES,
+    INTERMEDIATE_DIR,
+    RECORD_FILES,
+    ArtifactName,
+    EditType,
+    RecordName,
+    ShardName,
+    artifact_relpath,
+    parse_artifact_relpath,
+    parse_edit_type,
+    parse_shard_name,
+    prompts_csv_path,
+    prompts_metadata_path,
+    record_path,
+    shard_path,
+)
+
+__all__ = ["Inventory", "scan_inventory"]
+
+_MAX_PROBED_PARTS = 1000
+
+
+@dataclass(frozen=True)
+class Inventory:
+    """Relative paths of everything found under ``root``, grouped by what it is."""
+
+    root: str
+    edit_types: tuple[EditType, ...]
+    prompts: dict[EditType, str] = field(default_factory=dict)
+    metadata: dict[EditType, str] = field(default_factory=dict)
+    records: dict[tuple[EditType, RecordName], str] = field(default_factory=dict)
+    shards: dict[str, ShardName] = field(default_factory=dict)
+    """Shard relative path -> parsed name."""
+    loose: dict[tuple[EditType, ArtifactName], dict[str, str]] = field(default_factory=dict)
+    """(edit type, artifact) -> {sample id: relative path} of loose (preview/extracted) files."""
+    ignored: tuple[str, ...] = ()
+    """Files in artifact folders whose names break the layout (reported, never read)."""
+
+    def shards_of(self, edit_type: str, artifact: str) -> list[str]:
+        """Shard paths of one family, in part order."""
+        found = [
+            p for p, s in self.shards.items() if (s.edit_type, s.artifact) == (edit_type, artifact)
+        ]
+        return sorted(found, key=lambda p: self.shards[p].part)
+
+    def missing(self) -> list[str]:
+        """Pieces the layout expects for each scanned edit type and that are absent."""
+        out: list[str] = []
+        for et in self.edit_types:
+            if et not in self.prompts:
+                out.append(prompts_csv_path(et))
+            if et not in self.metadata:
+                out.append(prompts_metadata_path(et))
+            out.extend(
+                record_path(et, rec) for rec in RECORD_FILES if (et, rec) not in self.records
+            )
+            for artifact in ARTIFACTS:
+                if not self.shards_of(et, artifact) and not self.loose.get((et, artifact)):
+                    out.append(f"{shard_path(et, artifact, 0).replace('part00', 'partXX')}")
+        return out
+
+
+def _relpaths(
+    root: str, fs: AbstractFileSystem, files: Sequence[str] | None, pattern: str
+) -> list[str]:
+    return sfs.glob(root, pattern, fs=fs, files=list(files) if files is not None else None)
+
+
+def scan_inventory(
+    root: str | os.PathLike[str],
+    *,
+    edit_types: Sequence[str] | None = None,
+    files: Sequence[str] | None = None,
+    fs: AbstractFileSystem | None = None,
+) -> Inventory:
+    """List what ``root`` holds for ``edit_types`` (default: all five)."""
+    ets = tuple(parse_edit_type(e) for e in (edit_types or EDIT_TYPES))
+    if fs is None:
+        fs, base = sfs.resolve(root)
+    else:
+        base = os.fspath(root)
+    location = sfs.unresolve(fs, base)
+    if isinstance(fs, HTTPRangeFileSystem) and files is None:
+        return _probe_http(location, fs, base, ets)
+
+    inv = Inventory(location, ets)
+    ignored: list[str] = []
+    present = set(_relpaths(base, fs, files, "prompts/*"))
+    for et in ets:
+        if prompts_csv_path(et) in present:
+            inv.prompts[et] = prompts_csv_path(et)
+        if prompts_metadata_path(et) in present:
+            inv.metadata[et] = prompts_metadata_path(et)
+        found = set(_relpaths(base, fs, files, f"{INTERMEDIATE_DIR}/{et}/*.jsonl"))
+        for rec in RECORD_FILES:
+            if record_path(et, rec) in found:
+                inv.records[(et, rec)] = record_path(et, rec)
+    for pattern in ("*.tar", f"{INTERMEDIATE_DIR}/*.tar"):
+        for rel in _relpaths(base, fs, files, pattern):
+            try:
+                shard = parse_shard_name(rel)
+            except LayoutError:
+                ignored.append(rel)
+                continue
+            if shard.edit_type in ets:
+                if shard.path != rel:
+                    ignored.append(rel)  # e.g. an intermediate shard at the root
+                    continue
+                inv.shards[rel] = shard
+    for et in ets:
+        for artifact, spec in ARTIFACTS.items():
+            folder = artifact_relpath(f"Sparkle_{et}_000000", artifact).rsplit("/", 1)[0]
+            found_files: dict[str, str] = {}
+            for rel in _relpaths(base, fs, files, f"{folder}/*"):
+                try:
+                    parsed = parse_artifact_relpath(rel)
+                except LayoutError:
+                    ignored.append(rel)
+                    continue
+                if parsed.artifact == spec.name:
+                    found_files[str(parsed.sample_id)] = rel
+            if found_files:
+                inv.loose[(et, artifact)] = found_files
+    return Inventory(
+        inv.root,
+        inv.edit_types,
+        inv.prompts,
+        inv.metadata,
+        inv.records,
+        inv.shards,
+        inv.loose,
+        tuple(sorted(ignored)),
+    )
+
+
+def _probe_http(
+    location: str, fs: AbstractFileSystem, base: str, ets: tuple[EditType, ...]
+) -> Inventory:
+    inv = Inventory(location, ets)
+
+    def there(rel: str) -> bool:
+        return sfs.exists(sfs.join(base, rel), fs=fs)
+
+    for et in ets:
+        if there(prompts_csv_path(et)):
+            inv.prompts[et] = prompts_csv_path(et)
+        if there(prompts_metadata_path(et)):
+            inv.metadata[et] = prompts_metadata_path(et)
+        for rec in RECORD_FILES:
+            if there(record_path(et, rec)):
+                inv.records[(et, rec)] = record_path(et, rec)
+        for artifact in ARTIFACTS:
+            for part in range(_MAX_PROBED_PARTS):
+                rel = shard_path(et, artifact, part)
+                if not there(rel):
+                    break
+                inv.shards[rel] = parse_shard_name(rel)
+    return inv

@@ -1,0 +1,59 @@
+"""``sparkle-data info``: counts per edit type and artifact, coverage, score summaries."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from sparkle_data.cli._common import add_root, write_json
+
+DESCRIPTION = """\
+Summarize a dataset root: corpus samples per edit type (rows of the prompts CSV), ids found
+only in the pipeline records (samples rejected at a stage, by the last record holding them),
+how many corpus samples each artifact covers (loose files or shard members), score
+statistics against the paper's thresholds, and which pieces of the layout are absent.
+Works with any subset of the pieces present. Unreadable rows are skipped and counted.
+"""
+
+EPILOG = """\
+examples:
+  sparkle-data info ./Sparkle
+  sparkle-data info ./Sparkle --edit-types location time --json -
+  sparkle-data info hf://datasets/stdKonjac/Sparkle --no-shards   prompts and records only
+"""
+
+
+def register(sub: Any) -> None:
+    p: argparse.ArgumentParser = sub.add_parser(
+        "info",
+        help="counts, coverage and score summaries of a dataset root",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_root(p)
+    p.add_argument("--json", metavar="FILE", help="write the summary as JSON (- for stdout)")
+    p.add_argument("--no-shards", action="store_true", help="do not index shards")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from sparkle_data.catalog import build_catalog
+    from sparkle_data.catalog.summary import format_summary, summarize_catalog
+
+    catalog = build_catalog(
+        args.root,
+        edit_types=args.edit_types,
+        index_file=args.index_file,
+        index_shards=not args.no_shards,
+        cache=not args.no_cache,
+        progress=not args.quiet,
+        on_error="skip",
+    )
+    summary = summarize_catalog(catalog)
+    if args.json:
+        write_json(summary, args.json)
+    if args.json != "-":
+        print(format_summary(summary))
+    return 0
