@@ -261,6 +261,10 @@ def test_direct_construction() -> None:
     objs = (GroundedObject("a", None), GroundedObject("b", (0, 0, 1, 1)))
     ok = GroundingR2Record(sid(0), "p", "location", ("a", "b"), objs, (objs,))
     assert ok.num_frames == 1
+    ove = GroundingR1Record(
+        "Sparkle_openve3m_000001", "p", "openve3m_background_change", ("a", "b"), objs
+    )  # type: ignore[arg-type]
+    assert ove.edit_type == "openve3m"
     with pytest.raises(CorruptRecordError, match="labels must equal round1_labels"):
         GroundingR1Record(sid(0), "p", "location", ("b", "a"), objs)
 

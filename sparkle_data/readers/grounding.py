@@ -1,0 +1,764 @@
+"""Foreground grounding records: ``foreground_grounding_r1.jsonl`` and ``..._r2.jsonl``.
+
+Boxes are Qwen3-VL ``bbox_2d = [x1, y1, x2, y2]`` normalised to ``[0, 1000]``. Rules:
+
+* ``bbox_2d: []`` is valid: the VLM did not localise that label on that frame. The object
+  keeps its label (and its slot, so labels stay aligned) with ``bbox=None``.
+* Otherwise a box is exactly four integers (integral floats such as ``447.0`` are accepted
+  as ints) with ``0 <= x1 <= x2 <= 1000`` and ``0 <= y1 <= y2 <= 1000``.
+* A box outside ``[0, 1000]``, with ``x1 > x2`` / ``y1 > y2`` or fractional values is an error
+  (strict), or, under ``on_error="skip"``/``"warn"``, repaired exactly as the card's
+  ``normalize_bbox`` repairs it (truncate to int, clamp, order by min/max, which collapses a
+  swapped pair onto its smaller value) and counted (reason ``bbox_clamped``). For integer
+  input, converting the repaired box with :func:`normalize_bbox` gives the same pixels as the
+  card's function applied to the original box.
+* A box that cannot be repaired (wrong length, NaN/infinity, not numbers) is an error
+  (strict), or becomes "not localised" (``bbox=None``), counted (reason ``bbox_unusable``).
+
+Labels: ``round1_objects`` and every ``frame_objects`` entry are aligned to ``round1_labels``.
+An entry whose labels equal ``round1_labels`` in order is taken as is. When the labels are
+unique, an entry that lists them in another order, or lists only some of them, is realigned
+by label and the labels it omits read as not localised (``bbox=None``), like ``bbox_2d: []``.
+A label that is not in ``round1_labels``, a label listed twice, or a reordered/partial entry
+when ``round1_labels`` itself repeats a label is an error (reason ``label_mismatch``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import TYPE_CHECKING, Final, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from sparkle_data.errors import CorruptRecordError, LayoutError
+from sparkle_data.layout import (
+    BBOX_SCALE,
+    FPS,
+    GROUNDING_FPS,
+    MAX_FRAMES,
+    EditType,
+    SampleId,
+    canonical_edit_type,
+)
+from sparkle_data.policy import OnError, SkipReport
+from sparkle_data.readers._fields import (
+    MISSING,
+    NOWHERE,
+    Where,
+    check_sample_id,
+    check_text,
+    reason_of,
+)
+from sparkle_data.readers._text import (
+    Source,
+    iter_jsonl_records,
+    resolve_report,
+    source_name,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = [
+    "MAX_GROUNDING_FRAMES",
+    "BBox",
+    "BoxesArray",
+    "GroundedObject",
+    "GroundingR1Record",
+    "GroundingR2Record",
+    "boxes_array",
+    "grounding_frame_indices",
+    "iter_grounding_r1",
+    "iter_grounding_r2",
+    "load_grounding_r1",
+    "load_grounding_r2",
+    "load_grounding_summary_table",
+    "normalize_bbox",
+]
+
+BBox = tuple[int, int, int, int]
+"""``(x1, y1, x2, y2)`` in Qwen3-VL's ``[0, 1000]`` coordinates (or pixels, once normalised)."""
+
+MAX_GROUNDING_FRAMES: Final = len(range(0, MAX_FRAMES, FPS // GROUNDING_FPS))
+"""11: an 81-frame 16 fps video sampled at 2 FPS gives frames 0, 8, ..., 80."""
+
+_SCALE: Final = float(BBOX_SCALE)
+
+
+# --------------------------------------------------------------------------- boxes
+
+
+class _BadBoxError(Exception):
+    """A ``bbox_2d`` that breaks the rules; ``repaired`` is what lenient readers keep."""
+
+    def __init__(self, rule: str, repaired: BBox | None, reason: str) -> None:
+        super().__init__(rule)
+        self.rule = rule
+        self.repaired = repaired
+        self.reason = reason
+
+
+def _card_clamp(values: Sequence[float], upper: int) -> BBox:
+    """The card's ``normalize_bbox`` clamping applied to already-scaled values.
+
+    Truncate to int, clamp to ``[0, upper]`` and order by min/max, line for line as the card
+    does (so ``x2`` is computed from the *updated* ``x1``: a swapped pair collapses).
+    """
+    x1, y1, x2, y2 = (int(v) for v in values)
+    x1 = max(0, min(min(x1, x2), upper))
+    y1 = max(0, min(min(y1, y2), upper))
+    x2 = max(0, min(max(x1, x2), upper))
+    y2 = max(0, min(max(y1, y2), upper))
+    return x1, y1, x2, y2
+
+
+def _parse_bbox(raw: object) -> BBox | None:
+    """Validate one ``bbox_2d``: ``None`` for ``[]``, else an ordered in-range int box.
+
+    Raises :class:`_BadBoxError` (with the lenient repair) for anything else.
+    """
+    if (type(raw) is list or type(raw) is tuple) and len(raw) == 4:
+        x1, y1, x2, y2 = raw
+        if (
+            type(x1) is int
+            and type(y1) is int
+            and type(x2) is int
+            and type(y2) is int
+            and 0 <= x1 <= x2 <= BBOX_SCALE
+            and 0 <= y1 <= y2 <= BBOX_SCALE
+        ):
+            return x1, y1, x2, y2
+    if not isinstance(raw, (list, tuple)):
+        raise _BadBoxError(
+            "must be an array of 4 numbers, or [] when not localized", None, "unusable"
+        )
+    if len(raw) == 0:
+        return None
+    if len(raw) != 4:
+        raise _BadBoxError(f"must have 4 coordinates, not {len(raw)}", None, "unusable")
+    values: list[float] = []
+    for v in raw:
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise _BadBoxError("coordinates must be numbers", None, "unusable")
+        if not math.isfinite(v):
+            raise _BadBoxError("coordinates must be finite (no NaN or infinity)", None, "unusable")
+        values.append(v)
+    repaired = _card_clamp(values, BBOX_SCALE)
+    if any(v != int(v) for v in values):
+        raise _BadBoxError("coordinates must be integers", repaired, "clamped")
+    box = (int(values[0]), int(values[1]), int(values[2]), int(values[3]))
+    if not all(0 <= v <= BBOX_SCALE for v in box):
+        raise _BadBoxError(f"coordinates must be in [0, {BBOX_SCALE}]", repaired, "clamped")
+    if box[0] > box[2] or box[1] > box[3]:
+        raise _BadBoxError("corners are swapped: need x1 <= x2 and y1 <= y2", repaired, "clamped")
+    return box
+
+
+def _box_error(raw: object, bad: _BadBoxError, field: str, where: Where) -> CorruptRecordError:
+    hint = {
+        "clamped": "Lenient readers clamp it as the card's normalize_bbox does.",
+        "unusable": "Lenient readers treat it as not localized (bbox None).",
+    }[bad.reason]
+    return where.invalid(
+        CorruptRecordError, field, raw, rule=bad.rule, hint=hint, reason="bbox_" + bad.reason
+    )
+
+
+def normalize_bbox(bbox: Sequence[float], video_width: int, video_height: int) -> BBox:
+    """Convert a Qwen3-VL ``[0, 1000]`` box to absolute pixels, exactly as the card does.
+
+    Same arithmetic as the card's ``normalize_bbox``: ``int(v / 1000.0 * size)`` (truncation
+    toward zero), then clamp to ``[0, size - 1]`` and order by min/max, where ``x2`` is taken
+    from the already-updated ``x1``. Mind the card's quirk this keeps: a swapped pair
+    (``x1 > x2``) collapses onto the smaller coordinate instead of being swapped.
+
+    Unlike the card, non-finite coordinates, a length other than 4 and non-positive frame
+    sizes raise :class:`ValueError` (:class:`CorruptRecordError` for the box) instead of
+    failing inside ``int()``.
+    """
+    for what, size in (("video_width", video_width), ("video_height", video_height)):
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise ValueError(f"Invalid {what} {size!r}: must be a positive int.")
+    if len(bbox) != 4:
+        raise CorruptRecordError.invalid("bbox", bbox, rule="must have 4 coordinates")
+    for v in bbox:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise CorruptRecordError.invalid(
+                "bbox", bbox, rule="coordinates must be finite numbers"
+            )
+    x1 = int(bbox[0] / _SCALE * video_width)
+    y1 = int(bbox[1] / _SCALE * video_height)
+    x2 = int(bbox[2] / _SCALE * video_width)
+    y2 = int(bbox[3] / _SCALE * video_height)
+
+    x1 = max(0, min(min(x1, x2), video_width - 1))
+    y1 = max(0, min(min(y1, y2), video_height - 1))
+    x2 = max(0, min(max(x1, x2), video_width - 1))
+    y2 = max(0, min(max(y1, y2), video_height - 1))
+    return x1, y1, x2, y2
+
+
+@dataclass(frozen=True, slots=True)
+class GroundedObject:
+    """One grounded label; ``bbox`` is ``None`` when the VLM did not localise it."""
+
+    label: str
+    bbox: BBox | None
+
+    def __post_init__(self) -> None:
+        check_text(self.label, NOWHERE, "label")
+        try:
+            box = _parse_bbox(() if self.bbox is None else self.bbox)
+        except _BadBoxError as bad:
+            raise _box_error(self.bbox, bad, "bbox", NOWHERE) from None
+        object.__setattr__(self, "bbox", box)
+
+    @property
+    def localized(self) -> bool:
+        return self.bbox is not None
+
+
+# --------------------------------------------------------------------------- records
+
+
+def _label_error(field: str, value: object, rule: str, where: Where) -> CorruptRecordError:
+    return where.invalid(CorruptRecordError, field, value, rule=rule, reason="label_mismatch")
+
+
+def _align(found: list[str], labels: tuple[str, ...], field: str, where: Where) -> list[int | None]:
+    """For each label slot, the index of its object in ``found`` (``None``: not listed)."""
+    if tuple(found) == labels:
+        return list(range(len(labels)))
+    if not found:
+        return [None] * len(labels)
+    if len(set(labels)) != len(labels):
+        raise _label_error(
+            field,
+            found,
+            "labels differ from round1_labels, which repeats a label, so they cannot be "
+            "realigned by name",
+            where,
+        )
+    position: dict[str, int] = {}
+    for j, label in enumerate(found):
+        if label not in labels:
+            raise _label_error(f"{field}[{j}].label", label, "is not one of round1_labels", where)
+        if label in position:
+            raise _label_error(f"{field}[{j}].label", label, "is listed twice", where)
+        position[label] = j
+    return [position.get(label) for label in labels]
+
+
+_Problems = list[CorruptRecordError]
+
+
+def _objects(
+    raw: object, labels: tuple[str, ...], field: str, where: Where, problems: _Problems
+) -> _Slots:
+    """Validate a list of ``{"bbox_2d", "label"}`` objects; boxes aligned to ``labels``.
+
+    Box problems are appended to ``problems`` (with their lenient repair kept in the result);
+    structural problems raise. The common case (every object well formed, labels in
+    ``round1_labels`` order, every box valid) is one pass of comprehensions; anything else
+    takes the object-by-object path, which applies the same checks and says what is wrong.
+    """
+    if type(raw) is list:
+        try:
+            found = tuple([item["label"] for item in raw])
+            boxes = [_parse_bbox(item["bbox_2d"]) for item in raw]
+        except (TypeError, KeyError, _BadBoxError):
+            pass
+        else:
+            if found == labels:
+                return tuple(boxes)
+    return _objects_one_by_one(raw, labels, field, where, problems)
+
+
+def _objects_one_by_one(
+    raw: object, labels: tuple[str, ...], field: str, where: Where, problems: _Problems
+) -> _Slots:
+    if type(raw) is not list:
+        raise where.invalid(
+            CorruptRecordError,
+            field,
+            raw,
+            rule="required field is missing" if raw is MISSING else "must be an array",
+            reason="invalid_field",
+        )
+    found: list[str] = []
+    boxes: list[BBox | None] = []
+    for j, item in enumerate(raw):
+        if type(item) is not dict:
+            raise where.invalid(
+                CorruptRecordError,
+                f"{field}[{j}]",
+                item,
+                rule="must be an object with bbox_2d and label",
+                reason="invalid_field",
+            )
+        label = item.get("label", MISSING)
+        if type(label) is not str:  # the f-string below only on the slow path
+            label = check_text(label, where, f"{field}[{j}].label")
+        bbox = item.get("bbox_2d", MISSING)
+        try:
+            box = _parse_bbox(bbox)
+        except _BadBoxError as bad:
+            if bbox is MISSING:
+                raise where.invalid(
+                    CorruptRecordError,
+                    f"{field}[{j}].bbox_2d",
+                    bbox,
+                    rule="required field is missing",
+                    reason="invalid_field",
+                ) from None
+            problems.append(_box_error(bbox, bad, f"{field}[{j}].bbox_2d", where))
+            box = bad.repaired
+        found.append(label)
+        boxes.append(box)
+    slots = _align(found, labels, field, where)
+    return tuple(None if s is None else boxes[s] for s in slots)
+
+
+def _check_header(
+    sid: SampleId, prompt: object, edit_type: object, labels: object, where: Where
+) -> tuple[str, EditType, tuple[str, ...]]:
+    """``prompt``, ``edit_type`` (canonical, must match the id) and ``round1_labels``."""
+    prompt_text = check_text(prompt, where, "prompt", nonempty=True)
+    raw_type = check_text(edit_type, where, "edit_type")
+    try:
+        canonical = canonical_edit_type(raw_type)
+    except LayoutError:
+        raise where.invalid(
+            LayoutError,
+            "edit_type",
+            raw_type,
+            rule="not a Sparkle edit type",
+            reason="invalid_field",
+        ) from None
+    if canonical != sid.edit_type:
+        raise where.invalid(
+            LayoutError,
+            "edit_type",
+            raw_type,
+            rule=f"disagrees with the id's edit type {sid.edit_type!r}",
+            reason="edit_type_mismatch",
+        )
+    if not isinstance(labels, (list, tuple)):
+        raise where.invalid(
+            CorruptRecordError,
+            "round1_labels",
+            labels,
+            rule="required field is missing" if labels is MISSING else "must be an array",
+            reason="invalid_field",
+        )
+    for j, label in enumerate(labels):
+        check_text(label, where, f"round1_labels[{j}]")
+    return prompt_text, canonical, tuple(labels)
+
+
+def _check_aligned(
+    objects: Sequence[GroundedObject], labels: tuple[str, ...], field: str, where: Where
+) -> tuple[GroundedObject, ...]:
+    objects = tuple(objects)
+    for obj in objects:
+        if not isinstance(obj, GroundedObject):
+            raise where.invalid(
+                CorruptRecordError,
+                field,
+                obj,
+                rule="must hold GroundedObject items",
+                reason="invalid_field",
+            )
+    if tuple(o.label for o in objects) != labels:
+        raise _label_error(
+            field,
+            [o.label for o in objects],
+            "labels must equal round1_labels, in order (use bbox=None for a label that is "
+            "not localized)",
+            where,
+        )
+    return objects
+
+
+@dataclass(frozen=True, slots=True)
+class GroundingR1Record:
+    """One line of ``foreground_grounding_r1.jsonl``: first-round labels and boxes, detected
+    on the source first frame. ``round1_objects[j].label == round1_labels[j]`` always."""
+
+    sample_id: str
+    prompt: str
+    edit_type: EditType
+    round1_labels: tuple[str, ...]
+    round1_objects: tuple[GroundedObject, ...]
+
+    def __post_init__(self) -> None:
+        where = NOWHERE.at_sample(self.sample_id)
+        sid = check_sample_id(self.sample_id, NOWHERE, field="sample_id")
+        _, edit_type, labels = _check_header(
+            sid, self.prompt, self.edit_type, self.round1_labels, where
+        )
+        object.__setattr__(self, "edit_type", edit_type)  # canonical (alias accepted)
+        object.__setattr__(self, "round1_labels", labels)
+        object.__setattr__(
+            self,
+            "round1_objects",
+            _check_aligned(self.round1_objects, labels, "round1_objects", where),
+        )
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.round1_labels
+
+
+@dataclass(frozen=True, slots=True)
+class GroundingR2Record(GroundingR1Record):
+    """One line of ``foreground_grounding_r2.jsonl``: round 1 plus ``frame_objects``, one
+    entry per frame sampled at 2 FPS from the source video (see
+    :func:`grounding_frame_indices`), each aligned to ``round1_labels``."""
+
+    frame_objects: tuple[tuple[GroundedObject, ...], ...]
+
+    def __post_init__(self) -> None:
+        GroundingR1Record.__post_init__(self)
+        where = NOWHERE.at_sample(self.sample_id)
+        frames = tuple(self.frame_objects)
+        _check_frame_count(len(frames), where)
+        object.__setattr__(
+            self,
+            "frame_objects",
+            tuple(
+                _check_aligned(f, self.round1_labels, f"frame_objects[{i}]", where)
+                for i, f in enumerate(frames)
+            ),
+        )
+
+    @property
+    def num_frames(self) -> int:
+        return len(self.frame_objects)
+
+
+_Slots = tuple[BBox | None, ...]
+"""Boxes aligned to ``round1_labels`` (``None``: not localized)."""
+_GroundingValues = tuple[
+    str, str, EditType, tuple[str, ...], _Slots, tuple[_Slots, ...] | None, _Problems
+]
+"""Validated id, prompt, edit type, labels, round-1 boxes, frame boxes (r2), box problems."""
+_GroundingConvert = Callable[[dict[str, object], SampleId, Where], _GroundingValues]
+
+
+def _check_frame_count(count: int, where: Where) -> None:
+    if count > MAX_GROUNDING_FRAMES:
+        raise where.invalid(
+            CorruptRecordError,
+            "frame_objects",
+            f"<{count} frames>",
+            rule=f"a video of at most {MAX_FRAMES} frames has at most "
+            f"{MAX_GROUNDING_FRAMES} frames at {GROUNDING_FPS} FPS",
+            reason="invalid_frames",
+        )
+
+
+def _converter(with_frames: bool) -> _GroundingConvert:
+    def convert(obj: dict[str, object], sid: SampleId, where: Where) -> _GroundingValues:
+        prompt, edit_type, labels = _check_header(
+            sid,
+            obj.get("prompt", MISSING),
+            obj.get("edit_type", MISSING),
+            obj.get("round1_labels", MISSING),
+            where,
+        )
+        problems: _Problems = []
+        round1 = _objects(
+            obj.get("round1_objects", MISSING), labels, "round1_objects", where, problems
+        )
+        frames: tuple[_Slots, ...] | None = None
+        if with_frames:
+            raw = obj.get("frame_objects", MISSING)
+            if type(raw) is not list:
+                raise where.invalid(
+                    CorruptRecordError,
+                    "frame_objects",
+                    raw,
+                    rule="required field is missing" if raw is MISSING else "must be an array",
+                    reason="invalid_field",
+                )
+            _check_frame_count(len(raw), where)
+            frames = tuple(
+                _objects(f, labels, f"frame_objects[{i}]", where, problems)
+                for i, f in enumerate(raw)
+            )
+        return str(sid), prompt, edit_type, labels, round1, frames, problems
+
+    return convert
+
+
+def _iter_values(
+    source: Source,
+    *,
+    with_frames: bool,
+    edit_type: str | None,
+    name: str | None,
+    on_error: OnError,
+    report: SkipReport | None,
+) -> Iterator[_GroundingValues]:
+    """Validated values per record; box problems are handled (raised or counted) here, after
+    the record passed every structural check, so counts cover only records that are kept."""
+    report = resolve_report(on_error, report)
+    for values in iter_jsonl_records(
+        source,
+        name=source_name(source, name),
+        report=report,
+        edit_type=edit_type,
+        convert=_converter(with_frames),
+    ):
+        for problem in values[-1]:
+            report.handle(problem, reason_of(problem))
+        yield values
+
+
+def _build_objects(labels: tuple[str, ...], boxes: _Slots) -> tuple[GroundedObject, ...]:
+    return tuple(GroundedObject(label, box) for label, box in zip(labels, boxes, strict=True))
+
+
+def iter_grounding_r1(
+    source: Source,
+    *,
+    edit_type: str | None = None,
+    name: str | None = None,
+    on_error: OnError = "error",
+    report: SkipReport | None = None,
+) -> Iterator[GroundingR1Record]:
+    """Lazily read ``foreground_grounding_r1.jsonl``."""
+    for sid, prompt, et, labels, round1, _, _ in _iter_values(
+        source, with_frames=False, edit_type=edit_type, name=name, on_error=on_error, report=report
+    ):
+        yield GroundingR1Record(sid, prompt, et, labels, _build_objects(labels, round1))
+
+
+def iter_grounding_r2(
+    source: Source,
+    *,
+    edit_type: str | None = None,
+    name: str | None = None,
+    on_error: OnError = "error",
+    report: SkipReport | None = None,
+) -> Iterator[GroundingR2Record]:
+    """Lazily read ``foreground_grounding_r2.jsonl``."""
+    for sid, prompt, et, labels, round1, frames, _ in _iter_values(
+        source, with_frames=True, edit_type=edit_type, name=name, on_error=on_error, report=report
+    ):
+        yield GroundingR2Record(
+            sid,
+            prompt,
+            et,
+            labels,
+            _build_objects(labels, round1),
+            tuple(_build_objects(labels, f) for f in frames or ()),
+        )
+
+
+def load_grounding_r1(
+    source: Source,
+    *,
+    edit_type: str | None = None,
+    name: str | None = None,
+    on_error: OnError = "error",
+    report: SkipReport | None = None,
+) -> list[GroundingR1Record]:
+    """Eagerly read ``foreground_grounding_r1.jsonl``; see :func:`iter_grounding_r1`."""
+    return list(
+        iter_grounding_r1(source, edit_type=edit_type, name=name, on_error=on_error, report=report)
+    )
+
+
+def load_grounding_r2(
+    source: Source,
+    *,
+    edit_type: str | None = None,
+    name: str | None = None,
+    on_error: OnError = "error",
+    report: SkipReport | None = None,
+) -> list[GroundingR2Record]:
+    """Eagerly read ``foreground_grounding_r2.jsonl``; see :func:`iter_grounding_r2`."""
+    return list(
+        iter_grounding_r2(source, edit_type=edit_type, name=name, on_error=on_error, report=report)
+    )
+
+
+def load_grounding_summary_table(
+    source: Source,
+    *,
+    record: Literal[
+        "foreground_grounding_r1", "foreground_grounding_r2"
+    ] = "foreground_grounding_r2",
+    edit_type: str | None = None,
+    name: str | None = None,
+    on_error: OnError = "error",
+    report: SkipReport | None = None,
+) -> pd.DataFrame:
+    """Per-sample grounding counts as a DataFrame, fast (no record objects are built).
+
+    Columns: ``sample_id``, ``num_labels`` (``len(round1_labels)``), ``num_frames`` (frames in
+    ``frame_objects`` for r2; 1 for r1, whose boxes are on the source first frame),
+    ``num_empty_boxes`` (label slots with no box: ``bbox_2d: []``, a label a frame omits, or a
+    box made unusable under a lenient policy) and ``empty_box_share`` = ``num_empty_boxes /
+    (num_frames * num_labels)``, or 1.0 when there is no slot at all (nothing localised, so a
+    ``share <= t`` filter drops it). Validation is exactly that of the ``iter_*`` readers.
+    """
+    import pandas as pd
+
+    if record not in ("foreground_grounding_r1", "foreground_grounding_r2"):
+        raise ValueError(f"Invalid record {record!r}: must be a foreground_grounding_r* file.")
+    with_frames = record == "foreground_grounding_r2"
+    ids: list[str] = []
+    counts: list[tuple[int, int, int]] = []
+    for sid, _, _, labels, round1, frames, _ in _iter_values(
+        source,
+        with_frames=with_frames,
+        edit_type=edit_type,
+        name=name,
+        on_error=on_error,
+        report=report,
+    ):
+        slots = (round1,) if frames is None else frames
+        empty = sum(f.count(None) for f in slots)
+        ids.append(sid)
+        counts.append((len(labels), len(slots), empty))
+    table = np.array(counts, dtype=np.int64).reshape(len(counts), 3)
+    total = table[:, 0] * table[:, 1]
+    share = np.ones(len(counts), dtype=np.float64)
+    np.divide(table[:, 2], total, out=share, where=total > 0)
+    frame: pd.DataFrame = pd.DataFrame(
+        {
+            "sample_id": pd.array(ids, dtype="str"),
+            "num_labels": table[:, 0],
+            "num_frames": table[:, 1],
+            "num_empty_boxes": table[:, 2],
+            "empty_box_share": share,
+        }
+    )
+    return frame
+
+
+# --------------------------------------------------------------------------- frames, arrays
+
+
+def grounding_frame_indices(
+    num_grounding_frames: int,
+    *,
+    video_fps: float = FPS,
+    grounding_fps: float = GROUNDING_FPS,
+    num_video_frames: int | None = None,
+) -> list[int]:
+    """Video frame index of each grounding frame: ``floor(i * video_fps / grounding_fps)``.
+
+    At the card's 16 fps and 2 FPS that is ``i * 8``: an 81-frame video has 11 grounding
+    frames, ``0, 8, ..., 80``. Computed with exact fractions (no float drift at any fps).
+    With ``num_video_frames``, a grounding frame past the end of the video raises
+    :class:`CorruptRecordError`.
+    """
+    if isinstance(num_grounding_frames, bool) or not isinstance(num_grounding_frames, int):
+        raise ValueError(f"Invalid num_grounding_frames {num_grounding_frames!r}: must be an int.")
+    if num_grounding_frames < 0:
+        raise ValueError(f"Invalid num_grounding_frames {num_grounding_frames!r}: must be >= 0.")
+    for what, fps in (("video_fps", video_fps), ("grounding_fps", grounding_fps)):
+        if (
+            isinstance(fps, bool)
+            or not isinstance(fps, (int, float, Fraction))
+            or not math.isfinite(fps)
+            or fps <= 0
+        ):
+            raise ValueError(f"Invalid {what} {fps!r}: must be a positive finite number.")
+    step = Fraction(video_fps) / Fraction(grounding_fps)
+    indices = [math.floor(i * step) for i in range(num_grounding_frames)]
+    if num_video_frames is not None:
+        if isinstance(num_video_frames, bool) or not isinstance(num_video_frames, int):
+            raise ValueError(f"Invalid num_video_frames {num_video_frames!r}: must be an int.")
+        if indices and indices[-1] >= num_video_frames:
+            fits = math.ceil(Fraction(num_video_frames) / step)
+            raise CorruptRecordError.invalid(
+                "grounding frame count",
+                num_grounding_frames,
+                rule=f"grounding frame {num_grounding_frames - 1} maps to video frame "
+                f"{indices[-1]}, past the end of a {num_video_frames}-frame video",
+                hint=f"A {num_video_frames}-frame video has {fits} grounding frames at "
+                f"{grounding_fps} FPS.",
+            )
+    return indices
+
+
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
+class BoxesArray:
+    """All boxes of one grounding record in pixels, as arrays.
+
+    For a round-2 record: ``boxes`` ``int32 (F, L, 4)`` (``x1, y1, x2, y2``, zeros where not
+    localised), ``valid`` ``bool (F, L)``, ``frame_indices`` ``int64 (F,)`` (the video frame of
+    each grounding frame). For a round-1 record the frame axis is absent: ``boxes (L, 4)``,
+    ``valid (L,)`` and ``frame_indices == [0]`` (the source first frame). ``labels`` has
+    length ``L``. Prints shapes, never data.
+    """
+
+    boxes: npt.NDArray[np.int32]
+    valid: npt.NDArray[np.bool_]
+    labels: tuple[str, ...]
+    frame_indices: npt.NDArray[np.int64]
+
+    def __post_init__(self) -> None:
+        if self.boxes.shape[-1:] != (4,) or self.boxes.shape[:-1] != self.valid.shape:
+            raise ValueError(
+                f"Invalid BoxesArray shapes: boxes {self.boxes.shape}, valid {self.valid.shape}."
+            )
+        if self.valid.shape[-1:] != (len(self.labels),):
+            raise ValueError(
+                f"Invalid BoxesArray: valid {self.valid.shape} vs {len(self.labels)} labels."
+            )
+
+    def __repr__(self) -> str:
+        return (
+            f"BoxesArray(boxes={self.boxes.dtype}{list(self.boxes.shape)}, "
+            f"valid={self.valid.dtype}{list(self.valid.shape)}, labels={len(self.labels)}, "
+            f"frame_indices={self.frame_indices.dtype}{list(self.frame_indices.shape)})"
+        )
+
+
+def boxes_array(
+    record: GroundingR1Record,
+    width: int,
+    height: int,
+    *,
+    video_fps: float = FPS,
+    grounding_fps: float = GROUNDING_FPS,
+    num_video_frames: int | None = None,
+) -> BoxesArray:
+    """Pixel boxes of a whole record in one call (via :func:`normalize_bbox`).
+
+    A :class:`GroundingR2Record` gives ``(F, L, 4)`` for its ``frame_objects``; a plain
+    :class:`GroundingR1Record` gives ``(L, 4)`` for its ``round1_objects``.
+    """
+    rows: Sequence[Sequence[GroundedObject]]
+    if isinstance(record, GroundingR2Record):
+        rows = record.frame_objects
+        indices = grounding_frame_indices(
+            len(rows),
+            video_fps=video_fps,
+            grounding_fps=grounding_fps,
+            num_video_frames=num_video_frames,
+        )
+    else:
+        rows = (record.round1_objects,)
+        indices = [0]
+    num_labels = len(record.round1_labels)
+    boxes = np.zeros((len(rows), num_labels, 4), dtype=np.int32)
+    valid = np.zeros((len(rows), num_labels), dtype=np.bool_)
+    for f, objects in enumerate(rows):
+        for j, obj in enumerate(objects):
+            if obj.bbox is not None:
+                boxes[f, j] = normalize_bbox(obj.bbox, width, height)
+                valid[f, j] = True
+    if not isinstance(record, GroundingR2Record):
+        boxes, valid = boxes[0], valid[0]
+    return BoxesArray(boxes, valid, record.round1_labels, np.asarray(indices, dtype=np.int64))

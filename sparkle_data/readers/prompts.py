@@ -1,0 +1,485 @@
+"""Training prompts: ``prompts/{edit_type}_train.csv`` and ``..._train_metadata.jsonl``.
+
+* :func:`iter_prompts_csv` / :func:`load_prompts_csv` read the four-column CSV
+  (``prompt,src_video,tgt_video,task``) into :class:`PromptRow` records. The CSV's video paths
+  are checked against the card's layout (``{edit_type}/source_video/{id}.mp4``) when the row is
+  read, before anything could open them (CWE-22): a row saying ``../../etc/passwd`` is refused.
+* :func:`iter_metadata_jsonl` / :func:`load_metadata_jsonl` read the metadata JSONL into
+  :class:`MetadataRecord` records.
+* :func:`join_prompts` pairs the two by id and checks that the prompts agree.
+
+Every reader is strict by default; ``on_error="skip"`` / ``"warn"`` skips bad rows and counts
+them in a :class:`~sparkle_data.policy.SkipReport`. Duplicate ids always raise
+:class:`~sparkle_data.errors.JoinError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Final, Generic, Protocol, TypeVar
+
+from sparkle_data.errors import CorruptRecordError, JoinError, LayoutError, SparkleError
+from sparkle_data.layout import (
+    EDIT_TYPES,
+    PROMPTS_CSV_COLUMNS,
+    EditType,
+    SampleId,
+    artifact_relpath,
+    canonical_edit_type,
+    parse_edit_type,
+    parse_sample_id,
+    split_chosen_keyword,
+)
+from sparkle_data.policy import OnError, SkipReport
+from sparkle_data.readers._fields import (
+    MISSING,
+    NOWHERE,
+    Where,
+    check_edit_type,
+    check_sample_id,
+    check_text,
+    reason_of,
+)
+from sparkle_data.readers._text import (
+    Source,
+    check_unique,
+    iter_csv_rows,
+    iter_jsonl_records,
+    resolve_report,
+    source_name,
+)
+
+__all__ = [
+    "JoinReport",
+    "MetadataRecord",
+    "PromptJoin",
+    "PromptRow",
+    "PromptSample",
+    "iter_metadata_jsonl",
+    "iter_prompts_csv",
+    "join_prompts",
+    "load_metadata_jsonl",
+    "load_prompts_csv",
+]
+
+_OPENVE3M: Final = "openve3m"
+
+
+# --------------------------------------------------------------------------- CSV rows
+
+
+def _check_video_path(
+    value: object, sid: SampleId, *, field: str, artifact: str, other: str, where: Where
+) -> None:
+    expected = artifact_relpath(sid, artifact)
+    if value == expected:
+        return
+    hint = "Metadata paths are never opened as given; they must equal the card's layout."
+    if value == artifact_relpath(sid, other):
+        hint = "src_video and tgt_video look swapped. " + hint
+    raise where.invalid(
+        LayoutError,
+        field,
+        value,
+        rule=f"must be {expected!r} for sample {sid}",
+        hint=hint,
+        reason="path_mismatch",
+    )
+
+
+def _check_prompt_fields(
+    sid: SampleId, prompt: object, src_video: object, tgt_video: object, where: Where
+) -> None:
+    _check_video_path(
+        src_video,
+        sid,
+        field="src_video",
+        artifact="source_video",
+        other="edited_video",
+        where=where,
+    )
+    _check_video_path(
+        tgt_video,
+        sid,
+        field="tgt_video",
+        artifact="edited_video",
+        other="source_video",
+        where=where,
+    )
+    check_text(prompt, where, "prompt", nonempty=True)
+
+
+@dataclass(frozen=True, slots=True)
+class PromptRow:
+    """One row of ``prompts/{edit_type}_train.csv``.
+
+    ``sample_id`` is the CSV's ``task`` column. ``src_video`` / ``tgt_video`` must equal
+    ``layout.artifact_relpath(sample_id, "source_video" / "edited_video")``.
+    """
+
+    sample_id: str
+    prompt: str
+    src_video: str
+    tgt_video: str
+
+    def __post_init__(self) -> None:
+        sid = check_sample_id(self.sample_id, NOWHERE, field="sample_id")
+        _check_prompt_fields(
+            sid, self.prompt, self.src_video, self.tgt_video, NOWHERE.at_sample(self.sample_id)
+        )
+
+    @property
+    def edit_type(self) -> EditType:
+        return parse_sample_id(self.sample_id).edit_type
+
+
+def iter_prompts_csv(
+    source: Source,
+    *,
+    edit_type: str | None = None,
+    name: str | None = None,
+    on_error: OnError = "error",
+    report: SkipReport | None = None,
+) -> Iterator[PromptRow]:
+    """Lazily read ``prompts/{edit_type}_train.csv`` as :class:`PromptRow` records.
+
+    The dialect is strict RFC 4180 (quoted fields may hold commas, quotes and newlines),
+    UTF-8 with an optional BOM, LF or CRLF. The header must be exactly
+    ``prompt,src_video,tgt_video,task``. With ``edit_type``, rows of another edit type are
+    errors. Errors name the file, the CSV data row and the physical line it starts on.
+    """
+    if edit_type is not None:
+        parse_edit_type(edit_type)
+    report = resolve_report(on_error, report)
+    path = source_name(source, name)
+    seen: dict[str, int] = {}
+    for where, (prompt, src_video, tgt_video, task) in iter_csv_rows(
+        source, name=path, header=PROMPTS_CSV_COLUMNS, report=report
+    ):
+        try:
+            sid = check_sample_id(task, where, field="task")
+        except SparkleError as e:
+            report.handle(e, reason_of(e))
+            continue
+        where = where.at_sample(task)
+        check_unique(seen, task, where)
+        try:
+            check_edit_type(sid, edit_type, where)
+            _check_prompt_fields(sid, prompt, src_video, tgt_video, where)
+        except SparkleError as e:
+            report.handle(e, reason_of(e))
+            continue
+        yield PromptRow(task, prompt, src_video, tgt_video)
+
+
+def load_prompts_csv(
+    source: Source,
+    *,
+    edit_type: str | None = None,
+    name: str | None = None,
+    on_error: OnError = "error",
+    report: SkipReport | None = None,
+) -> list[PromptRow]:
+    """Eagerly read a prompts CSV; see :func:`iter_prompts_csv`."""
+    return list(
+        iter_prompts_csv(source, edit_type=edit_type, name=name, on_error=on_error, report=report)
+    )
+
+
+# --------------------------------------------------------------------------- metadata JSONL
+
+
+def _check_metadata_fields(
+    sid: SampleId,
+    prompt: object,
+    raw_edit_type: object,
+    chosen_keyword: object,
+    original_scene: object,
+    where: Where,
+) -> None:
+    check_text(prompt, where, "prompt", nonempty=True)
+    raw = check_text(raw_edit_type, where, "metadata.edit_type")
+    try:
+        canonical = canonical_edit_type(raw)
+    except LayoutError:
+        raise where.invalid(
+            LayoutError,
+            "metadata.edit_type",
+            raw,
+            rule="not a Sparkle edit type",
+            hint="Expected one of: "
+            + ", ".join(EDIT_TYPES)
+            + " (openve3m may be written openve3m_background_change).",
+            reason="invalid_field",
+        ) from None
+    if canonical != sid.edit_type:
+        raise where.invalid(
+            LayoutError,
+            "metadata.edit_type",
+            raw,
+            rule=f"disagrees with the id's edit type {sid.edit_type!r}",
+            reason="edit_type_mismatch",
+        )
+    if chosen_keyword is None:
+        if canonical != _OPENVE3M:
+            raise where.invalid(
+                LayoutError,
+                "metadata.chosen_keyword",
+                chosen_keyword,
+                rule=f"is required for edit type {canonical!r} (only openve3m has none)",
+                reason="invalid_field",
+            )
+    else:
+        keyword = check_text(chosen_keyword, where, "metadata.chosen_keyword")
+        try:
+            split_chosen_keyword(keyword)
+        except LayoutError:
+            raise where.invalid(
+                LayoutError,
+                "metadata.chosen_keyword",
+                keyword,
+                rule="must look like 'subtheme: scene'",
+                reason="invalid_field",
+            ) from None
+    check_text(original_scene, where, "metadata.original_scene")
+
+
+@dataclass(frozen=True, slots=True)
+class MetadataRecord:
+    """One line of ``prompts/{edit_type}_train_metadata.jsonl`` (or Sparkle-Bench's
+    ``{edit_type}_metadata.jsonl``).
+
+    ``raw_edit_type`` is ``metadata.edit_type`` as written (``openve3m_background_change`` for
+    openve3m); :attr:`edit_type` is the canonical name. ``chosen_keyword`` is ``None`` for
+    openve3m (where the card says it is not available) and required for every other edit type.
+    """
+
+    sample_id: str
+    prompt: str
+    raw_edit_type: str
+    chosen_keyword: str | None
+    original_scene: str
+
+    def __post_init__(self) -> None:
+        sid = check_sample_id(self.sample_id, NOWHERE, field="sample_id")
+        _check_metadata_fields(
+            sid,
+            self.prompt,
+            self.raw_edit_type,
+            self.chosen_keyword,
+            self.original_scene,
+            NOWHERE.at_sample(self.sample_id),
+        )
+
+    @property
+    def edit_type(self) -> EditType:
+        return canonical_edit_type(self.raw_edit_type)
+
+    @property
+    def subtheme(self) -> str | None:
+        """``"urban"`` for ``chosen_keyword == "urban: rooftop overlooking skyline"``."""
+        return None if self.chosen_keyword is None else split_chosen_keyword(self.chosen_keyword)[0]
+
+    @property
+    def scene(self) -> str | None:
+        """``"rooftop overlooking skyline"`` for the keyword above."""
+        return None if self.chosen_keyword is None else split_chosen_keyword(self.chosen_keyword)[1]
+
+
+def _metadata_from_json(obj: dict[str, object], sid: SampleId, where: Where) -> MetadataRecord:
+    """Validate one parsed metadata line (shared with Sparkle-Bench's metadata reader).
+
+    For openve3m an absent, ``null`` or empty ``chosen_keyword`` reads as ``None``.
+    """
+    meta = obj.get("metadata", MISSING)
+    if not isinstance(meta, dict):
+        raise where.invalid(
+            CorruptRecordError,
+            "metadata",
+            meta,
+            rule="required field is missing" if meta is MISSING else "must be a JSON object",
+            reason="invalid_field",
+        )
+    prompt = obj.get("prompt", MISSING)
+    raw = meta.get("edit_type", MISSING)
+    keyword = meta.get("chosen_keyword")
+    if keyword == "" and sid.edit_type == _OPENVE3M:
+        keyword = None
+    scene = meta.get("original_scene", MISSING)
+    _check_metadata_fields(sid, prompt, raw, keyword, scene, where)
+    return MetadataRecord(str(sid), prompt, raw, keyword, scene)  # type: ignore[arg-type]
+
+
+def iter_metadata_jsonl(
+    source: Source,
+    *,
+    edit_type: str | None = None,
+    name: str | None = None,
+    on_error: OnError = "error",
+    report: SkipReport | None = None,
+) -> Iterator[MetadataRecord]:
+    """Lazily read ``prompts/{edit_type}_train_metadata.jsonl`` as :class:`MetadataRecord`."""
+    yield from iter_jsonl_records(
+        source,
+        name=source_name(source, name),
+        report=resolve_report(on_error, report),
+        edit_type=edit_type,
+        convert=_metadata_from_json,
+    )
+
+
+def load_metadata_jsonl(
+    source: Source,
+    *,
+    edit_type: str | None = None,
+    name: str | None = None,
+    on_error: OnError = "error",
+    report: SkipReport | None = None,
+) -> list[MetadataRecord]:
+    """Eagerly read a metadata JSONL; see :func:`iter_metadata_jsonl`."""
+    return list(
+        iter_metadata_jsonl(
+            source, edit_type=edit_type, name=name, on_error=on_error, report=report
+        )
+    )
+
+
+# --------------------------------------------------------------------------- join
+
+
+class _HasPrompt(Protocol):
+    @property
+    def sample_id(self) -> str: ...
+
+    @property
+    def prompt(self) -> str: ...
+
+
+_R = TypeVar("_R", bound=_HasPrompt)
+
+
+@dataclass(frozen=True, slots=True)
+class PromptSample(Generic[_R]):
+    """A CSV row and its metadata, joined by sample id."""
+
+    row: _R
+    metadata: MetadataRecord
+
+    @property
+    def sample_id(self) -> str:
+        return self.row.sample_id
+
+    @property
+    def prompt(self) -> str:
+        return self.row.prompt
+
+
+@dataclass(frozen=True, slots=True)
+class JoinReport:
+    """What :func:`join_prompts` found; ids are listed in file order."""
+
+    joined: int
+    csv_only: tuple[str, ...]
+    metadata_only: tuple[str, ...]
+    prompt_mismatch: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not (self.csv_only or self.metadata_only or self.prompt_mismatch)
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "joined": self.joined,
+            "csv_only": len(self.csv_only),
+            "metadata_only": len(self.metadata_only),
+            "prompt_mismatch": len(self.prompt_mismatch),
+        }
+
+    def __str__(self) -> str:
+        return ", ".join(f"{k}: {v}" for k, v in self.counts().items())
+
+
+@dataclass(frozen=True, slots=True)
+class PromptJoin(Generic[_R]):
+    """The result of :func:`join_prompts`: the joined samples (CSV order) and the report."""
+
+    samples: tuple[PromptSample[_R], ...]
+    report: JoinReport
+
+
+def _unique_by_id(items: Iterable[_R], side: str) -> dict[str, _R]:
+    out: dict[str, _R] = {}
+    for item in items:
+        if item.sample_id in out:
+            raise JoinError.invalid(
+                f"{side} sample id",
+                item.sample_id,
+                rule="appears twice",
+                hint="Ids must be unique on each side of a join.",
+                sample_id=item.sample_id,
+            )
+        out[item.sample_id] = item
+    return out
+
+
+def join_prompts(
+    rows: Iterable[_R],
+    metadata: Iterable[MetadataRecord],
+    *,
+    on_error: OnError = "error",
+    report: SkipReport | None = None,
+) -> PromptJoin[_R]:
+    """Join CSV rows (:class:`PromptRow` or Sparkle-Bench rows) with metadata by sample id.
+
+    Both sides must hold the same ids and, per id, the same prompt (exact string equality).
+    Strict: any mismatch raises one :class:`~sparkle_data.errors.JoinError` with the counts and
+    the first ids of each kind. Lenient: mismatched ids are left out, each one counted in
+    ``report`` (reasons ``csv_only``, ``metadata_only``, ``prompt_mismatch``), and the returned
+    :class:`JoinReport` lists them all. Duplicate ids on either side raise in every mode.
+    """
+    report = resolve_report(on_error, report)
+    by_row = _unique_by_id(rows, "CSV")
+    by_meta = _unique_by_id(metadata, "metadata")
+    samples: list[PromptSample[_R]] = []
+    csv_only: list[str] = []
+    mismatch: list[str] = []
+    for sid, row in by_row.items():
+        meta = by_meta.get(sid)
+        if meta is None:
+            csv_only.append(sid)
+        elif meta.prompt != row.prompt:
+            mismatch.append(sid)
+        else:
+            samples.append(PromptSample(row, meta))
+    metadata_only = [sid for sid in by_meta if sid not in by_row]
+    result = JoinReport(len(samples), tuple(csv_only), tuple(metadata_only), tuple(mismatch))
+    if result.ok:
+        return PromptJoin(tuple(samples), result)
+    if report.on_error == "error":
+        examples = "; ".join(
+            f"{kind}: {', '.join(ids[:3])}{', ...' if len(ids) > 3 else ''}"
+            for kind, ids in (
+                ("csv_only", csv_only),
+                ("metadata_only", metadata_only),
+                ("prompt_mismatch", mismatch),
+            )
+            if ids
+        )
+        raise JoinError(
+            f"CSV and metadata do not join ({result}). First ids: {examples}. "
+            "Pass on_error='skip' to keep the ids that do join and get a JoinReport."
+        )
+    for kind, ids in (
+        ("csv_only", csv_only),
+        ("metadata_only", metadata_only),
+        ("prompt_mismatch", mismatch),
+    ):
+        rule = {
+            "csv_only": "is in the CSV but not in the metadata",
+            "metadata_only": "is in the metadata but not in the CSV",
+            "prompt_mismatch": "has different prompts in the CSV and the metadata",
+        }[kind]
+        for sid in ids:
+            report.handle(JoinError.invalid("sample id", sid, rule=rule, sample_id=sid), kind)
+    return PromptJoin(tuple(samples), result)
