@@ -1,0 +1,348 @@
+"""``SparkleDataset`` (iterable, sharded, resumable) and ``SparkleMapDataset`` (random access)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch.distributed as dist
+from torch.utils.data import Dataset, IterableDataset, get_worker_info
+
+from sparkle_data.catalog.model import Catalog, build_catalog
+from sparkle_data.dataset.fields import DEFAULT_FIELDS, VIDEO_FIELDS, check_fields
+from sparkle_data.dataset.order import (
+    STATE_VERSION,
+    RankBalance,
+    ResumeStateError,
+    Slot,
+    check_state,
+    epoch_order,
+    slot_positions,
+)
+from sparkle_data.dataset.sample import Output, SampleLoader
+from sparkle_data.errors import SparkleError
+from sparkle_data.layout import parse_sample_id
+from sparkle_data.policy import OnError, SkipReport
+from sparkle_data.sampling import BoxFrames, FrameMismatch, FrameSampler, Resize
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["SparkleDataset", "SparkleMapDataset", "select_ids"]
+
+Predicate = Callable[["pd.DataFrame"], Any]
+
+
+def select_ids(
+    catalog: Catalog,
+    *,
+    edit_types: Sequence[str] | None = None,
+    ids: Sequence[str] | None = None,
+    where: Predicate | None = None,
+) -> list[str]:
+    """Corpus sample ids (sorted) that pass every given constraint, before any byte is read.
+
+    ``where`` is evaluated on the catalog table (a pandas DataFrame, one row per sample) and
+    must return a boolean mask: a callable, or an object with ``mask(table)``.
+    """
+    t = catalog.table
+    keep = t["in_corpus"].to_numpy(copy=True)
+    if edit_types is not None:
+        keep &= t["edit_type"].isin(list(edit_types)).to_numpy()
+    if ids is not None:
+        wanted = [str(parse_sample_id(i)) for i in ids]
+        unknown = sorted(set(wanted) - set(t.index[keep]))
+        if unknown:
+            raise ValueError(
+                f"Invalid ids {unknown[:5]}{'...' if len(unknown) > 5 else ''}: not corpus "
+                f"samples of {catalog.root} (under the other constraints)."
+            )
+        keep &= t.index.isin(wanted)
+    if where is not None:
+        mask_fn = getattr(where, "mask", None)
+        mask = mask_fn(t) if callable(mask_fn) else where(t)
+        keep &= np.asarray(mask, dtype=bool)
+    return sorted(str(i) for i in t.index[keep])
+
+
+def _groups(catalog: Catalog, ids: Sequence[str], fields: Sequence[str]) -> list[list[str]]:
+    """Ids grouped by the shard (or folder) holding their first video field, for locality."""
+    first = next((f for f in fields if f in VIDEO_FIELDS), None)
+    if first is None:
+        return [list(ids)]
+    t = catalog.table.loc[list(ids)]
+    shard = t.get(f"{first}_shard")
+    key = shard.where(shard.notna(), t["edit_type"]) if shard is not None else t["edit_type"]
+    groups: dict[str, list[str]] = {}
+    for sid, k in zip(t.index, key, strict=True):
+        groups.setdefault(str(k), []).append(str(sid))
+    return [groups[k] for k in sorted(groups)]
+
+
+def _distributed() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+
+
+class _Base:
+    def __init__(
+        self,
+        source: str | os.PathLike[str] | Catalog,
+        *,
+        fields: Sequence[str],
+        edit_types: Sequence[str] | None,
+        ids: Sequence[str] | None,
+        where: Predicate | None,
+        frames: FrameSampler | None,
+        resize: Resize | None,
+        frame_mismatch: FrameMismatch,
+        box_frames: BoxFrames,
+        output: Output,
+        on_error: OnError,
+        max_skips: int | None,
+        index_file: str | None,
+    ) -> None:
+        self.fields = check_fields(fields)
+        catalog = (
+            source
+            if isinstance(source, Catalog)
+            else build_catalog(source, edit_types=edit_types, index_file=index_file)
+        )
+        self.catalog = catalog
+        self.ids = select_ids(catalog, edit_types=edit_types, ids=ids, where=where)
+        self.loader = SampleLoader(
+            catalog, self.fields, frames, resize, frame_mismatch, box_frames, output
+        )
+        self.report = SkipReport(on_error=on_error, max_skips=max_skips)
+
+    def _load(self, sample_id: str, epoch: int) -> dict[str, Any] | None:
+        try:
+            return self.loader.load(sample_id, epoch=epoch)
+        except SparkleError as e:
+            if e.sample_id is None:
+                e.sample_id = sample_id
+            self.report.handle(e)
+            return None
+
+
+class SparkleDataset(_Base, IterableDataset[dict[str, Any]]):
+    """Stream Sparkle pairs for training, sharded over ranks and DataLoader workers.
+
+    ``source`` is a dataset root (local, extracted, ``hf://datasets/...``, ``https://``) or a
+    :class:`~sparkle_data.catalog.Catalog`. Samples are the corpus ids that pass
+    ``edit_types`` / ``ids`` / ``where`` (evaluated on the catalog, before any video byte is
+    read). Every requested field is located by sample id (pairs span independently cut
+    shards) and decoded through one plan: the same frames (``frames``) and the same
+    resize/crop (``resize``) for every video, the mask, the frame-0 images and the boxes.
+
+    Work is split per sample across ``torch.distributed`` ranks (or ``RANK``/``WORLD_SIZE``)
+    and DataLoader workers. ``shuffle`` permutes shards then shuffles within blocks of
+    ``buffer_size`` samples, seeded by ``(seed, epoch)``; call :meth:`set_epoch` each epoch.
+    :meth:`state_dict` / :meth:`load_state_dict` (JSON-safe) resume exactly, with
+    ``torchdata.stateful_dataloader.StatefulDataLoader`` or without workers.
+
+    A sample whose field is missing or corrupt raises; with ``on_error="skip"`` it is
+    skipped and counted in :attr:`report` (per worker), bounded by ``max_skips``.
+    """
+
+    def __init__(
+        self,
+        source: str | os.PathLike[str] | Catalog,
+        *,
+        fields: Sequence[str] = DEFAULT_FIELDS,
+        edit_types: Sequence[str] | None = None,
+        ids: Sequence[str] | None = None,
+        where: Predicate | None = None,
+        frames: FrameSampler | None = None,
+        resize: Resize | None = None,
+        frame_mismatch: FrameMismatch = "error",
+        box_frames: BoxFrames = "exact",
+        output: Output = "torch",
+        shuffle: bool = False,
+        seed: int = 0,
+        buffer_size: int = 256,
+        balance: RankBalance = "pad",
+        on_error: OnError = "error",
+        max_skips: int | None = None,
+        index_file: str | None = None,
+    ) -> None:
+        super().__init__(
+            source,
+            fields=fields,
+            edit_types=edit_types,
+            ids=ids,
+            where=where,
+            frames=frames,
+            resize=resize,
+            frame_mismatch=frame_mismatch,
+            box_frames=box_frames,
+            output=output,
+            on_error=on_error,
+            max_skips=max_skips,
+            index_file=index_file,
+        )
+        self.shuffle = shuffle
+        self.seed = int(seed)
+        self.buffer_size = buffer_size
+        self.balance: RankBalance = balance
+        self.epoch = 0
+        self._groups = _groups(self.catalog, self.ids, self.fields)
+        self._slot: Slot | None = None
+        self._yielded = 0
+        self._resume: dict[str, Any] | None = None
+
+    def __len__(self) -> int:
+        """Samples this rank sees per epoch (all workers together)."""
+        rank, world = _distributed()
+        return len(slot_positions(len(self.ids), Slot(rank, world, 0, 1), balance=self.balance))
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the epoch whose order to produce (resets the resume position)."""
+        self.epoch = int(epoch)
+        self._yielded = 0
+
+    def order(self, epoch: int | None = None) -> list[str]:
+        """The global sample order of an epoch (before the split over ranks and workers)."""
+        return epoch_order(
+            self._groups,
+            seed=self.seed,
+            epoch=self.epoch if epoch is None else epoch,
+            shuffle=self.shuffle,
+            buffer_size=self.buffer_size,
+        )
+
+    def _current_slot(self) -> Slot:
+        rank, world = _distributed()
+        info = get_worker_info()
+        worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
+        return Slot(rank, world, worker, workers)
+
+    def _positions(self, slot: Slot, n: int) -> list[int]:
+        resume, self._resume = self._resume, None
+        skip_prefix = 0
+        self._yielded = 0
+        if resume is not None:
+            if (resume["seed"], resume["epoch"]) != (self.seed, self.epoch):
+                raise ResumeStateError(
+                    f"Invalid resume state: it is for seed {resume['seed']} epoch "
+                    f"{resume['epoch']}, the dataset is at seed {self.seed} epoch {self.epoch}. "
+                    "Call set_epoch() before load_state_dict()."
+                )
+            if resume["kind"] == "global":
+                skip_prefix = int(resume["consumed_prefix"])
+            else:
+                layout = tuple(resume[k] for k in ("rank", "world_size", "worker", "num_workers"))
+                if layout != (slot.rank, slot.world_size, slot.worker, slot.num_workers):
+                    raise ResumeStateError(
+                        f"Invalid resume state: saved by rank {layout[0]}/{layout[1]} worker "
+                        f"{layout[2]}/{layout[3]}, loaded into rank {slot.rank}/"
+                        f"{slot.world_size} worker {slot.worker}/{slot.num_workers}. To change "
+                        "the world size or worker count, combine every slot's state with "
+                        "sparkle_data.dataset.merge_states() and load that."
+                    )
+                self._yielded = int(resume["yielded"])
+        positions = slot_positions(n, slot, balance=self.balance, skip_prefix=skip_prefix)
+        return positions[self._yielded :]
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        slot = self._current_slot()
+        self._slot = slot
+        order = self.order()
+        for pos in self._positions(slot, len(order)):
+            sample = self._load(order[pos], self.epoch)
+            self._yielded += 1
+            if sample is not None:
+                yield sample
+
+    # ------------------------------------------------------------------ resume
+    def state_dict(self) -> dict[str, Any]:
+        """JSON-safe position of this reader (one slot: rank x worker)."""
+        slot = self._slot or self._current_slot()
+        return {
+            "version": STATE_VERSION,
+            "kind": "slot",
+            "seed": self.seed,
+            "epoch": self.epoch,
+            "rank": slot.rank,
+            "world_size": slot.world_size,
+            "worker": slot.worker,
+            "num_workers": slot.num_workers,
+            "yielded": self._yielded,
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Resume at the next sample of a saved position (applied on the next ``iter``).
+
+        A ``"slot"`` state must come from the same rank/worker layout; a ``"global"`` state
+        (from :func:`~sparkle_data.dataset.merge_states`) resumes under any layout.
+        """
+        check_state(state)
+        self.epoch = int(state["epoch"])
+        if int(state["seed"]) != self.seed:
+            raise ResumeStateError(
+                f"Invalid resume state seed {state['seed']}: the dataset uses seed {self.seed}."
+            )
+        self._resume = dict(state)
+
+
+class SparkleMapDataset(_Base, Dataset[dict[str, Any]]):
+    """Random access to Sparkle samples: ``ds[i]`` loads the ``i``-th selected id.
+
+    Same options as :class:`SparkleDataset` for selection and decoding; use a sampler
+    (``DistributedSampler``, ``BucketBatchSampler``) for order and sharding. ``epoch`` (for
+    random frame windows) is set with :meth:`set_epoch`.
+    """
+
+    def __init__(
+        self,
+        source: str | os.PathLike[str] | Catalog,
+        *,
+        fields: Sequence[str] = DEFAULT_FIELDS,
+        edit_types: Sequence[str] | None = None,
+        ids: Sequence[str] | None = None,
+        where: Predicate | None = None,
+        frames: FrameSampler | None = None,
+        resize: Resize | None = None,
+        frame_mismatch: FrameMismatch = "error",
+        box_frames: BoxFrames = "exact",
+        output: Output = "torch",
+        on_error: OnError = "error",
+        max_skips: int | None = None,
+        index_file: str | None = None,
+    ) -> None:
+        super().__init__(
+            source,
+            fields=fields,
+            edit_types=edit_types,
+            ids=ids,
+            where=where,
+            frames=frames,
+            resize=resize,
+            frame_mismatch=frame_mismatch,
+            box_frames=box_frames,
+            output=output,
+            on_error=on_error,
+            max_skips=max_skips,
+            index_file=index_file,
+        )
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        sample = self._load(self.ids[index], self.epoch)
+        if sample is None:
+            # Map-style datasets cannot drop an index: the skip is counted, then reported.
+            raise SparkleError(
+                f"Sample {self.ids[index]} was skipped ({self.report}); a map-style dataset "
+                "cannot return nothing. Filter it out with ids=/where= or use SparkleDataset.",
+                sample_id=self.ids[index],
+            )
+        return sample
