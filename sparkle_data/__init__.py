@@ -80,13 +80,13 @@ _HOME: dict[str, str] = {
 
 __all__ = [
     "ARTIFACTS",
+    "EDIT_TYPES",
     "Catalog",
     "CorruptArtifactError",
     "CorruptImageError",
     "CorruptMaskError",
     "CorruptRecordError",
     "CorruptVideoError",
-    "EDIT_TYPES",
     "FrameSampler",
     "IntegrityError",
     "JoinError",
