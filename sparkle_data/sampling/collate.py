@@ -13,10 +13,11 @@ Both are plain ``collate_fn`` callables for :class:`torch.utils.data.DataLoader`
 mapping of fields: tensors and numpy arrays are batched (numpy arrays become tensors), every
 other value (ids, prompts, metadata dicts, scores, :class:`BoxesArray`, ``None``) is collected
 into a list. Temporal fields are, by default, the array fields with 3 or more dimensions
-(videos ``(T, C, H, W)``, masks ``(T, H, W)``); pass ``time_keys=`` to choose them (and to
-include 1-D per-frame fields such as frame indices). Inside a worker process the batch tensors
-are allocated in shared memory, as PyTorch's own ``default_collate`` does, so handing them to
-the main process copies nothing more.
+(videos ``(T, C, H, W)``, masks ``(T, H, W)``), which set each sample's ``T``, plus any other
+array field whose first dimension is that ``T`` in every sample and varies across the batch
+(per-frame values such as ``frame_indices``); pass ``time_keys=`` to choose them explicitly.
+Inside a worker process the batch tensors are allocated in shared memory, as PyTorch's own
+``default_collate`` does, so handing them to the main process copies nothing more.
 """
 
 from __future__ import annotations
@@ -146,6 +147,8 @@ def _collate(
             out[key] = values
     temporal = _time_keys(arrays, time_keys)
     lengths = _lengths(arrays, temporal, len(batch))
+    if time_keys is None and lengths is not None:
+        temporal |= _followers(arrays, temporal, lengths.tolist())
     for key, tensors in arrays.items():
         out[key] = _batch_field(key, tensors, key in temporal, pad, pad_value)
     if lengths is not None:
@@ -171,6 +174,20 @@ def _time_keys(
     return chosen
 
 
+def _followers(
+    arrays: Mapping[str, list[torch.Tensor]], temporal: set[str], lengths: list[int]
+) -> set[str]:
+    """Other array fields whose first dimension is each sample's ``T`` and varies with it
+    (per-frame values such as ``frame_indices``): padded like the clips."""
+    out = set()
+    for key, ts in arrays.items():
+        if key in temporal or any(t.ndim < 1 for t in ts):
+            continue
+        if [t.shape[0] for t in ts] == lengths and len({tuple(t.shape) for t in ts}) > 1:
+            out.add(key)
+    return out
+
+
 def _lengths(
     arrays: Mapping[str, list[torch.Tensor]], temporal: set[str], size: int
 ) -> torch.Tensor | None:
@@ -186,7 +203,8 @@ def _lengths(
             if t != lengths[i]:
                 raise ValueError(
                     f"Invalid sample {i}: temporal fields disagree in T "
-                    f"({ordered[0]!r}: {lengths[i]}, {key!r}: {t})."
+                    f"({ordered[0]!r}: {lengths[i]}, {key!r}: {t}); pass time_keys= to name "
+                    "the per-frame fields (the others are stacked or listed)."
                 )
     return torch.tensor(lengths, dtype=torch.int64)
 
