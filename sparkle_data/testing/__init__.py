@@ -41,6 +41,9 @@ __all__ = [
     "STAGES",
     "THRESHOLDS",
     "EditTypeSummary",
+    "FakeHub",
+    "Faults",
+    "HubFaults",
     "Preset",
     "PresetName",
     "SampleTreeSummary",
@@ -48,6 +51,8 @@ __all__ = [
     "Stage",
     "is_sample_tree",
     "make_sample_tree",
+    "serve_directory",
+    "serve_fake_hub",
 ]
 
 _HOME: dict[str, str] = {
@@ -67,6 +72,12 @@ _HOME: dict[str, str] = {
     "MARKER_NAME": "tree",
     "is_sample_tree": "tree",
     "make_sample_tree": "tree",
+    # loopback servers (outside synth/)
+    "FakeHub": "..hub",
+    "HubFaults": "..hub",
+    "serve_fake_hub": "..hub",
+    "Faults": "..http",
+    "serve_directory": "..http",
 }
 
 
@@ -74,7 +85,8 @@ def __getattr__(name: str) -> Any:
     home = _HOME.get(name)
     if home is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.synth.{home}"), name)
+    module = f"{__name__}.{home[2:]}" if home.startswith("..") else f"{__name__}.synth.{home}"
+    value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
 
