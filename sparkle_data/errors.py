@@ -16,6 +16,10 @@ the built-in exception a caller would naturally catch::
     ├── MissingArtifactError(LookupError)   a requested artifact is not present for a sample
     └── RemoteError(ConnectionError)        a remote read failed after its retries
 
+Packages add a few errors of their own under ``SparkleError`` (all also ``ValueError``):
+``sampling.SamplingError`` (``ShortClipError``, ``FieldMismatchError``), ``filters.FilterError``
+(``FilterSyntaxError``, ``SubsetMismatchError``) and ``dataset.ResumeStateError``.
+
 Messages follow one template so that a user can find the bad byte::
 
     Invalid {what} {value!r} in {path}::{member} (sample {sample_id}, line {line}): {rule}. {hint}

@@ -134,6 +134,9 @@ class SampleLoader:
         kwargs: dict[str, Any] = {"output": self.output}
         if fn is decode_video_field:
             kwargs["layout"] = "TCHW"
+            # In a DataLoader worker, decode into shared memory: the tensor is then sent to the
+            # main process as is, instead of being copied into shared memory when it is sent.
+            kwargs["shared_memory"] = self.output == "torch" and _in_worker()
         return fn(fh, plan, f, name=self.catalog.name_of(sample_id, f), **kwargs)
 
     def _tensor(self, array: np.ndarray[Any, Any]) -> Any:
@@ -195,6 +198,12 @@ class SampleLoader:
             "frame_positions": self._tensor(mapped.frame_indices.copy()),
             "labels": list(mapped.labels),
         }
+
+
+def _in_worker() -> bool:
+    from torch.utils.data import get_worker_info
+
+    return get_worker_info() is not None
 
 
 def _resize_image(img: np.ndarray[Any, Any], size: tuple[int, int]) -> np.ndarray[Any, Any]:

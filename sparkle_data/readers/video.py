@@ -9,9 +9,11 @@ frames, one GOP each. What the readers do, and why (``docs/media.md`` has the nu
   ``num_frames > max_frames``) before anything is allocated.
 * :func:`read_video` decodes sequentially, converts **only the kept frames**, resizes inside
   swscale (the same call that converts YUV to RGB; never per frame in PIL), writes each frame
-  straight into one preallocated ``uint8`` buffer (no ``np.stack``) and stops decoding after
-  the last requested index. ``layout="THWC"`` converts to packed ``rgb24``; ``layout="TCHW"``
-  converts to planar ``gbrp`` so that each channel plane is copied contiguously.
+  straight into one preallocated ``uint8`` buffer (no ``np.stack``; with
+  ``shared_memory=True`` a shared-memory tensor that a DataLoader worker sends without a copy)
+  and stops decoding after the last requested index. ``layout="THWC"`` converts to packed
+  ``rgb24``; ``layout="TCHW"`` converts to planar ``gbrp`` so that each channel plane is
+  copied contiguously.
 * The decoded frame count is checked against the header: a truncated file whose header claims
   81 frames but that decodes 53 raises :class:`~sparkle_data.errors.CorruptVideoError`, when all
   frames are requested or when a requested index is never reached. Frames are never padded or
@@ -30,6 +32,7 @@ data references).
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -407,6 +410,7 @@ def read_video(
     expected_frames: int | None = ...,
     max_pixels: int = ...,
     max_frames: int = ...,
+    shared_memory: bool = ...,
 ) -> npt.NDArray[np.uint8]: ...
 @overload
 def read_video(
@@ -425,6 +429,7 @@ def read_video(
     expected_frames: int | None = ...,
     max_pixels: int = ...,
     max_frames: int = ...,
+    shared_memory: bool = ...,
 ) -> torch.Tensor: ...
 def read_video(
     source: Source,
@@ -442,6 +447,7 @@ def read_video(
     expected_frames: int | None = None,
     max_pixels: int = MAX_VIDEO_PIXELS,
     max_frames: int = MAX_VIDEO_FRAMES,
+    shared_memory: bool = False,
 ) -> npt.NDArray[np.uint8] | torch.Tensor:
     """Decode a clip (or the frames at ``indices``) to ``uint8`` RGB.
 
@@ -450,6 +456,10 @@ def read_video(
     and repeats; negative ones count from the end. ``height``/``width`` resize inside swscale
     with ``interpolation``; give one of them to keep the aspect ratio.
 
+    ``shared_memory=True`` (``output="torch"`` only) decodes straight into a tensor allocated
+    in shared memory: a DataLoader worker then hands it to the main process without copying
+    it (a plain tensor is copied into shared memory when it is sent).
+
     Raises :class:`~sparkle_data.errors.CorruptVideoError` for an unreadable or truncated clip
     (fewer decoded frames than the header declares when every frame is requested, or a
     requested index never reached), a header above the limits, or a frame count different
@@ -457,6 +467,8 @@ def read_video(
     """
     _check_options(layout, interpolation, threads, thread_type, output)
     _check_dims(height, width)
+    if shared_memory and output != "torch":
+        raise ValueError("Invalid shared_memory=True: it needs output='torch'.")
     where = Where.of(source, name, sample_id)
     with _open(source, where) as container:
         info, stream = _probe(container, where, max_pixels, max_frames)
@@ -468,15 +480,27 @@ def read_video(
         )
         h, w = _output_size(info, height, width)
         plan = _Plan(info, h, w, layout, interpolation, threads)
-        buf = np.empty((len(wanted), *plan.frame_shape()), dtype=np.uint8)
+        shape = (len(wanted), *plan.frame_shape())
+        tensor = _shared_empty(shape) if shared_memory and wanted else None
+        buf = np.empty(shape, dtype=np.uint8) if tensor is None else tensor.numpy()
         if wanted:
             _configure(stream, threads, thread_type)
             _fill(container, stream, plan, wanted, buf, where, every=indices is None)
+    if tensor is not None:
+        return tensor
     if output == "torch":
         import torch
 
         return torch.from_numpy(buf)
     return buf
+
+
+def _shared_empty(shape: tuple[int, ...]) -> torch.Tensor:
+    """An uninitialised ``uint8`` tensor in shared memory (what ``default_collate`` does)."""
+    import torch
+
+    storage = torch.UntypedStorage._new_shared(math.prod(shape))  # type: ignore[no-untyped-call]
+    return torch.empty(0, dtype=torch.uint8).set_(storage).view(shape)
 
 
 def _kept(

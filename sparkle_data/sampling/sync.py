@@ -36,7 +36,14 @@ import numpy.typing as npt
 from sparkle_data.readers._source import Source
 from sparkle_data.readers.grounding import BoxesArray
 from sparkle_data.readers.mask import MaskInfo, probe_mask, read_mask
-from sparkle_data.readers.video import Interpolation, Layout, VideoInfo, probe_video, read_video
+from sparkle_data.readers.video import (
+    Interpolation,
+    Layout,
+    VideoInfo,
+    _shared_empty,
+    probe_video,
+    read_video,
+)
 from sparkle_data.sampling._checks import check_choice, check_int, check_optional_int
 from sparkle_data.sampling._errors import FieldMismatchError
 from sparkle_data.sampling.frames import FrameSampler
@@ -241,15 +248,19 @@ def probe_fields(
 # --------------------------------------------------------------------------- decoding
 
 
+def _crop_index(geometry: Geometry, ndim: int, rows_axis: int) -> tuple[slice, ...]:
+    rows, cols = geometry.crop_slices()
+    index: list[slice] = [slice(None)] * ndim
+    index[rows_axis], index[rows_axis + 1] = rows, cols
+    return tuple(index)
+
+
 def _crop_view(
     array: npt.NDArray[np.generic], geometry: Geometry, rows_axis: int
 ) -> npt.NDArray[np.generic]:
     if not geometry.crops:
         return array
-    rows, cols = geometry.crop_slices()
-    index: list[slice] = [slice(None)] * array.ndim
-    index[rows_axis], index[rows_axis + 1] = rows, cols
-    return array[tuple(index)]
+    return array[_crop_index(geometry, array.ndim, rows_axis)]
 
 
 def _to_output(
@@ -276,6 +287,7 @@ def decode_video_field(
     threads: int = ...,
     contiguous: bool = ...,
     name: str | None = ...,
+    shared_memory: bool = ...,
 ) -> torch.Tensor: ...
 @overload
 def decode_video_field(
@@ -289,6 +301,7 @@ def decode_video_field(
     threads: int = ...,
     contiguous: bool = ...,
     name: str | None = ...,
+    shared_memory: bool = ...,
 ) -> npt.NDArray[np.uint8]: ...
 def decode_video_field(
     source: Source,
@@ -301,6 +314,7 @@ def decode_video_field(
     threads: int = 1,
     contiguous: bool = False,
     name: str | None = None,
+    shared_memory: bool = False,
 ) -> torch.Tensor | npt.NDArray[np.uint8]:
     """Decode ``field`` through ``plan``: ``uint8`` RGB of shape ``plan.shape`` plus channels.
 
@@ -308,11 +322,33 @@ def decode_video_field(
     for ``"numpy"``. Only ``plan.indices`` are converted, resized by swscale to the field's
     ``geometry.resize``; the crop is a view (``contiguous=True`` copies it into its own
     buffer, which is smaller to hand between processes when the crop is large).
+    ``shared_memory=True`` (torch only) decodes into shared memory, so that a DataLoader
+    worker sends the tensor without copying it (``SparkleDataset`` does this in workers).
     """
     check_choice("output", output, ("torch", "numpy"))
     geometry = plan.geometry_of(field)
     chosen: Layout = layout or ("TCHW" if output == "torch" else "THWC")
     height, width = geometry.resize
+    rows_axis = 2 if chosen == "TCHW" else 1
+    if shared_memory and output == "torch":
+        tensor = read_video(
+            source,
+            indices=plan.indices,
+            height=height,
+            width=width,
+            output="torch",
+            layout=chosen,
+            interpolation=interpolation,
+            threads=threads,
+            name=name,
+            sample_id=plan.sample_id,
+            expected_frames=plan.available[field],
+            shared_memory=True,
+        )
+        if not geometry.crops:
+            return tensor
+        cropped = tensor[_crop_index(geometry, tensor.ndim, rows_axis)]
+        return _shared_empty(tuple(cropped.shape)).copy_(cropped) if contiguous else cropped
     frames = read_video(
         source,
         indices=plan.indices,
@@ -324,8 +360,9 @@ def decode_video_field(
         name=name,
         sample_id=plan.sample_id,
         expected_frames=plan.available[field],
+        shared_memory=shared_memory,
     )
-    view = _crop_view(frames, geometry, 2 if chosen == "TCHW" else 1)
+    view = _crop_view(frames, geometry, rows_axis)
     return _to_output(view, output, contiguous)  # type: ignore[return-value]
 
 
