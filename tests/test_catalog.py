@@ -226,3 +226,15 @@ def test_cli_help_teaches(capsys: pytest.CaptureFixture[str]) -> None:
 def test_index_cli_no_shards(tmp_path: Path) -> None:
     (tmp_path / "prompts").mkdir()
     assert main(["index", str(tmp_path), "-q"]) == 1
+
+
+def test_peek_cli(
+    sample_tree: SampleTreeSummary, cache: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["peek", str(sample_tree.root), "-n", "1", "--edit-types", "time"]
+    args += ["--frames", "kiwi", "--num-frames", "33", "--height", "32", "--width", "48"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "uint8[33, 3, 32, 48]" in out
+    assert "bool[33, 32, 48]" in out
+    assert "Sparkle_time_" in out
