@@ -238,3 +238,14 @@ def test_peek_cli(
     assert "uint8[33, 3, 32, 48]" in out
     assert "bool[33, 32, 48]" in out
     assert "Sparkle_time_" in out
+
+
+def test_probe_videos_adds_frame_columns(sample_tree: SampleTreeSummary, cache: Path) -> None:
+    cat = build_catalog(sample_tree.root, edit_types=["style"], probe_videos=True)
+    corpus = cat.corpus()
+    summary = sample_tree["style"]
+    for sid in corpus.index:
+        assert corpus.loc[sid, "num_frames"] == summary.frame_counts[sid]
+        assert corpus.loc[sid, "edited_num_frames"] == summary.frame_counts[sid]
+    assert (corpus["source_width"] == sample_tree.preset.width).all()
+    assert cat.rejected()["num_frames"].isna().all()

@@ -171,6 +171,7 @@ def build_catalog(
     progress: bool = False,
     on_error: OnError = "error",
     report: SkipReport | None = None,
+    probe_videos: bool = False,
 ) -> Catalog:
     """Build the catalog of a dataset root (local folder, extracted tree, ``hf://``, ``https://``).
 
@@ -181,6 +182,8 @@ def build_catalog(
     (same name and size) are not scanned. Other shards are indexed by header reads, cached
     under the user cache dir. ``index_shards=False`` skips shards entirely (prompts and
     records only). ``files`` lists relative paths for roots that cannot be listed (HTTP).
+    ``probe_videos`` reads every source/edited video header (one ranged read each) to add
+    ``{source,edited}_{num_frames,width,height}`` and ``num_frames`` columns.
     """
     report = report if report is not None else SkipReport(on_error=on_error)
     fs, base = sfs.resolve(root)
@@ -199,7 +202,13 @@ def build_catalog(
                 todo.append(rel)
         indexes.update(_index_many(fs, base, todo, cache, cache_dir, max_workers, progress, report))
     table = build_table(inv, fs, base, indexes, report)
-    return Catalog(inv.root, table, inv, indexes, report, fs, base)
+    catalog = Catalog(inv.root, table, inv, indexes, report, fs, base)
+    if probe_videos:
+        from sparkle_data.catalog.probe import probe_catalog_videos
+
+        workers = 1 if sfs.is_local(fs) else max_workers
+        probe_catalog_videos(catalog, max_workers=workers, progress=progress, report=report)
+    return catalog
 
 
 def _index_many(
