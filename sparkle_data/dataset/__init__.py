@@ -1,12 +1,38 @@
 """PyTorch datasets over Sparkle: streaming (sharded, resumable) and map-style.
 
+Names are imported on first use (``torch`` is only loaded when a dataset class is used).
 See ``docs/train.md``.
 """
 
-from sparkle_data.dataset.core import SparkleDataset, SparkleMapDataset, select_ids
-from sparkle_data.dataset.fields import DEFAULT_FIELDS, FIELDS, Field
-from sparkle_data.dataset.order import ResumeStateError, epoch_order, merge_states, stable_seed
-from sparkle_data.dataset.sample import SampleLoader
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sparkle_data.dataset.core import SparkleDataset, SparkleMapDataset, select_ids
+    from sparkle_data.dataset.fields import DEFAULT_FIELDS, FIELDS, Field
+    from sparkle_data.dataset.order import (
+        ResumeStateError,
+        epoch_order,
+        merge_states,
+        stable_seed,
+    )
+    from sparkle_data.dataset.sample import SampleLoader
+
+_HOME = {
+    "SparkleDataset": "core",
+    "SparkleMapDataset": "core",
+    "select_ids": "core",
+    "DEFAULT_FIELDS": "fields",
+    "FIELDS": "fields",
+    "Field": "fields",
+    "ResumeStateError": "order",
+    "epoch_order": "order",
+    "merge_states": "order",
+    "stable_seed": "order",
+    "SampleLoader": "sample",
+}
 
 __all__ = [
     "DEFAULT_FIELDS",
@@ -21,3 +47,16 @@ __all__ = [
     "select_ids",
     "stable_seed",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _HOME.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_HOME])

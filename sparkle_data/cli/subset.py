@@ -1,0 +1,335 @@
+"""``sparkle-data subset``: select a subset with filters, export it, optionally push it."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TYPE_CHECKING, Any, Final
+
+from sparkle_data.cli._common import add_root
+from sparkle_data.cli.make_sample import parse_size
+
+if TYPE_CHECKING:
+    from sparkle_data.catalog import Catalog
+    from sparkle_data.export import ExportReport
+    from sparkle_data.filters import Filter, SubsetSpec
+
+__all__ = ["register"]
+
+DESCRIPTION: Final = """\
+Select samples of SOURCE with the paper's quality filters (or stricter / looser presets, an
+expression, a saved subset spec), then export them:
+
+  kiwi     a Kiwi-Edit training tree: {edit_type}/source_video|edited_video/{id}.mp4 and
+           metadata.csv (prompt,src_video,tgt_video[,ref_image]). Pairs whose clips differ
+           in size or frame count are dropped and counted (--trim-4k1 re-encodes them to a
+           common 4k+1 frame count instead).
+  wds      paired WebDataset shards shard-XXXXXX.tar ({id}.json, {id}.src.mp4, {id}.tgt.mp4
+           and the --include-* extras), shards.json and a member index. They load with
+           webdataset.WebDataset and datasets.load_dataset("webdataset", ...).
+  sparkle  the Sparkle layout itself, restricted to the subset (prompts, metadata, the five
+           record files, re-packed shards): every sparkle-data command reads it.
+  hub      wds (or --hub-format sparkle) plus a dataset card README.md, ready for --push.
+
+The selection is saved beside the export as OUT/subset.yaml (source root and revision, the
+filter, seed, counts per edit type, sha256 of the ids): `--spec OUT/subset.yaml` rebuilds the
+same ids later, or fails loudly if the source changed. Every export ends with OUT/export.json,
+which lists every file with its size and sha256.
+
+Exports are resumable: rerun the same command after an interruption and it skips what is
+done (verified by size and sha256) and finishes the rest. Work runs in parallel per output
+file or shard (--workers), or on Ray (--engine ray); the bytes are the same either way.
+"""
+
+EPILOG: Final = """\
+examples:
+  sparkle-data subset ./Sparkle --format kiwi --out ./kiwi --trim-4k1
+      the paper's subset (the released corpus) as a Kiwi-Edit tree; then train with
+      --vid_dataset_metadata_path ./kiwi/metadata.csv --dataset_base_path ./kiwi
+  sparkle-data subset ./Sparkle --preset strict --edit-types location time --format wds \\
+      --out ./wds --include-mask --max-shard-bytes 2G
+  sparkle-data subset ./Sparkle --where "video_min_o_score >= 7.5 and subtheme in ['urban']" \\
+      --limit-per-theme 500 --seed 1 --format sparkle --out ./urban
+  sparkle-data subset hf://datasets/stdKonjac/Sparkle --spec ./urban/subset.yaml \\
+      --format hub --out ./hub --push me/sparkle-urban
+  sparkle-data subset ./Sparkle --preset loose --dry-run      counts only, writes nothing
+
+expressions (--where): comparisons of catalog columns with numbers (chains allowed),
+`col in [...]`, `'text' in prompt`, `col is None`, `matches(col, 'regex')`, the presets
+(`paper`, `strict(video_mean_o_score=8.3)`), and/or/not. See docs/filters.md.
+"""
+
+_FORMATS: Final = ("kiwi", "wds", "sparkle", "hub")
+_PRESETS: Final = ("paper", "strict", "loose", "none")
+
+
+def register(sub: Any) -> None:
+    p: argparse.ArgumentParser = sub.add_parser(
+        "subset",
+        help="select samples with filters and export them (Kiwi-Edit, WebDataset, Sparkle, Hub)",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_root(p)
+    sel = p.add_argument_group("selection")
+    sel.add_argument(
+        "--preset",
+        choices=_PRESETS,
+        default=None,
+        help="score thresholds: paper 8/8.5/8, strict 8.5/9/8.5, loose 7.5/8/7.5, none "
+        "(default: paper)",
+    )
+    sel.add_argument("--where", metavar="EXPR", help="an extra filter expression (ANDed)")
+    sel.add_argument(
+        "--spec",
+        metavar="FILE",
+        help="select with a saved subset spec (.yaml/.json) instead; the ids must match it",
+    )
+    sel.add_argument(
+        "--population",
+        choices=("corpus", "entered", "all"),
+        default="corpus",
+        help="rows filtered: the released pairs (default), every id that entered the "
+        "pipeline, or every row",
+    )
+    sel.add_argument("--limit-per-theme", type=int, metavar="K", help="keep K ids per edit type")
+    sel.add_argument("--seed", type=int, default=0, help="seed of --limit-per-theme (default 0)")
+    sel.add_argument("--name", help="name recorded in the subset spec (default: the preset)")
+    sel.add_argument(
+        "--source-revision",
+        metavar="REV",
+        help="Hub revision SOURCE was downloaded at, recorded in the spec (hf:// roots "
+        "record theirs)",
+    )
+    sel.add_argument(
+        "--dry-run", action="store_true", help="print the selection's counts, export nothing"
+    )
+
+    out = p.add_argument_group("export")
+    out.add_argument("--format", choices=_FORMATS, help="what to write (required unless --dry-run)")
+    out.add_argument("--out", metavar="DIR", help="output folder (new, empty, or to resume)")
+    out.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace another export in DIR (or write into a non-empty DIR)",
+    )
+    out.add_argument(
+        "--verify",
+        choices=("sha256", "size"),
+        default="sha256",
+        help="how files done by an earlier run are checked before they are skipped",
+    )
+
+    kiwi = p.add_argument_group("kiwi")
+    kiwi.add_argument("--base-dir", metavar="DIR", help="CSV paths relative to DIR (default OUT)")
+    kiwi.add_argument(
+        "--stage3", action="store_true", help="add ref_image (Stage 3 clean background PNGs)"
+    )
+    kiwi.add_argument(
+        "--trim-4k1",
+        action="store_true",
+        help="re-encode pairs to the largest common 4k+1 frame count instead of dropping them",
+    )
+    kiwi.add_argument("--reencode", action="store_true", help="re-encode every clip (H.264)")
+    kiwi.add_argument(
+        "--link", action="store_true", help="hard-link/symlink loose files instead of copying"
+    )
+    kiwi.add_argument(
+        "--skip-corrupt", action="store_true", help="drop (and count) pairs with unreadable clips"
+    )
+
+    w = p.add_argument_group("wds / hub")
+    w.add_argument("--include-mask", action="store_true", help="add {id}.mask.npz")
+    w.add_argument("--include-background", action="store_true", help="add {id}.bg.mp4")
+    w.add_argument("--include-canny", action="store_true", help="add {id}.canny.mp4")
+    w.add_argument(
+        "--max-shard-bytes", type=parse_size, metavar="SIZE", help="shard size bound (default 1G)"
+    )
+    w.add_argument(
+        "--max-shard-samples", type=int, metavar="N", help="samples per shard (default 10000)"
+    )
+    w.add_argument(
+        "--hub-format",
+        choices=("wds", "sparkle"),
+        default="wds",
+        help="what --format hub packs (default wds)",
+    )
+    w.add_argument("--pretty-name", help="title of the dataset card")
+
+    s = p.add_argument_group("sparkle / hub")
+    s.add_argument(
+        "--artifacts", nargs="+", metavar="A", help="artifacts to re-pack (default: all present)"
+    )
+    s.add_argument(
+        "--shard-size", type=parse_size, metavar="SIZE", help="shard size bound (default 5G)"
+    )
+    s.add_argument(
+        "--previews", type=int, default=0, metavar="K", help="also write K loose previews per type"
+    )
+
+    run = p.add_argument_group("run")
+    run.add_argument(
+        "--engine",
+        choices=("local", "ray"),
+        default="local",
+        help="local thread pool (default) or Ray tasks (pip install 'sparkle-data[ray]')",
+    )
+    run.add_argument(
+        "--workers", type=int, metavar="N", help="parallel units (default: CPUs, <= 8)"
+    )
+    run.add_argument("--push", metavar="REPO", help="upload OUT to this Hub dataset repo")
+    run.add_argument("--push-revision", metavar="BRANCH", help="branch to push to")
+    run.add_argument("--private", action="store_true", help="create the Hub repo as private")
+    run.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=run_subset)
+
+
+def _filter(args: argparse.Namespace) -> Filter | None:
+    from sparkle_data.filters import And, field, get_preset, parse_filter
+
+    parts: list[Filter] = []
+    preset = args.preset or "paper"
+    if preset != "none":
+        parts.append(get_preset(preset))
+    if args.edit_types:
+        parts.append(field("edit_type").isin(list(args.edit_types)))
+    if args.where:
+        parts.append(parse_filter(args.where))
+    if not parts:
+        return None
+    if len(parts) == 1:
+        return parts[0]
+    return And(tuple(parts))
+
+
+def _spec(args: argparse.Namespace, catalog: Catalog) -> SubsetSpec:
+    from sparkle_data.filters import SubsetSpec
+
+    if args.spec:
+        conflicting = [
+            flag
+            for flag, value in (
+                ("--preset", args.preset),
+                ("--where", args.where),
+                ("--limit-per-theme", args.limit_per_theme),
+                ("--name", args.name),
+            )
+            if value is not None
+        ]
+        if conflicting:
+            drop = ", ".join(conflicting)
+            raise SystemExit(f"sparkle-data subset: error: --spec fixes the selection; drop {drop}")
+        return SubsetSpec.load(args.spec)
+    return SubsetSpec.create(
+        catalog,
+        _filter(args),
+        population=args.population,
+        seed=args.seed,
+        limit_per_theme=args.limit_per_theme,
+        revision=args.source_revision,
+        name=args.name or args.preset or "paper",
+    )
+
+
+def _format_options(args: argparse.Namespace) -> dict[str, Any]:
+    fmt = args.hub_format if args.format == "hub" else args.format
+    opts: dict[str, Any] = {}
+    if args.format == "kiwi":
+        opts = {
+            "base_dir": args.base_dir,
+            "stage3": args.stage3,
+            "trim_4k1": args.trim_4k1,
+            "reencode": args.reencode,
+            "link": args.link,
+            "on_error": "skip" if args.skip_corrupt else "error",
+        }
+    elif fmt == "wds":
+        opts = {
+            "include_mask": args.include_mask,
+            "include_background": args.include_background,
+            "include_canny": args.include_canny,
+        }
+        if args.max_shard_bytes is not None:
+            opts["max_shard_bytes"] = args.max_shard_bytes
+        if args.max_shard_samples is not None:
+            opts["max_shard_samples"] = args.max_shard_samples
+    else:
+        opts = {"artifacts": args.artifacts, "previews": args.previews}
+        if args.shard_size is not None:
+            opts["shard_bytes"] = args.shard_size
+    return opts
+
+
+def run_subset(args: argparse.Namespace) -> int:
+    from sparkle_data.catalog import build_catalog
+    from sparkle_data.export import push_to_hub
+
+    if not args.dry_run and (args.format is None or args.out is None):
+        print("sparkle-data subset: error: --format and --out are required", file=sys.stderr)
+        return 2
+    catalog = build_catalog(
+        args.root,
+        edit_types=args.edit_types,
+        index_file=args.index_file,
+        cache=not args.no_cache,
+        progress=not args.quiet,
+        index_shards=not args.dry_run,
+    )
+    spec = _spec(args, catalog)
+    ids = list(spec.select(catalog))
+    counts = ", ".join(f"{k} {v}" for k, v in spec.counts.items()) or "none"
+    rule = spec.filter.describe() if spec.filter else "no filter"
+    print(f"selected {len(ids)} ids ({counts}) with {rule}")
+    if args.dry_run:
+        return 0
+    if not ids:
+        print("sparkle-data subset: error: the selection is empty", file=sys.stderr)
+        return 1
+    common: dict[str, Any] = {
+        "spec": spec,
+        "engine": args.engine,
+        "workers": args.workers,
+        "verify": args.verify,
+        "overwrite": args.overwrite,
+        "progress": not args.quiet,
+    }
+    opts = _format_options(args)
+    try:
+        report = _export(args, catalog, ids, common, opts)
+    except ImportError as e:  # engine="ray" without Ray installed
+        print(f"sparkle-data subset: error: {e}", file=sys.stderr)
+        return 1
+    print(report)
+    if args.push:
+        sha = push_to_hub(
+            args.out, args.push, revision=args.push_revision, private=args.private or None
+        )
+        print(f"pushed {args.out} to datasets/{args.push} (commit {sha[:12]})")
+    return 0
+
+
+def _export(
+    args: argparse.Namespace,
+    catalog: Catalog,
+    ids: list[str],
+    common: dict[str, Any],
+    opts: dict[str, Any],
+) -> ExportReport:
+    from sparkle_data.export import export_hub, export_kiwi, export_sparkle, export_wds
+
+    if args.format == "kiwi":
+        return export_kiwi(catalog, ids, args.out, **common, **opts)
+    if args.format == "wds":
+        return export_wds(catalog, ids, args.out, **common, **opts)
+    if args.format == "sparkle":
+        return export_sparkle(catalog, ids, args.out, **common, **opts)
+    return export_hub(
+        catalog,
+        ids,
+        args.out,
+        format=args.hub_format,
+        pretty_name=args.pretty_name,
+        **common,
+        **opts,
+    )
