@@ -1,0 +1,451 @@
+"""Dataset roots for the 🤗 front end, and member indexes pinned to a revision.
+
+A *root* is a Hub dataset repo (``stdKonjac/Sparkle``, ``hf://datasets/{repo}@{rev}[/sub]``)
+pinned to a commit sha, a local folder, or any other fsspec/HTTP(S) location.
+:func:`fetch_indexes` gives the member index of every shard of a root: entries of a published
+combined index (``indexes/sparkle.sparkle-index`` in the repo when present, or any location,
+``{revision}`` standing for the pinned commit) are used only when they match the shard's size
+and sha256 (``index_matches(..., use_etag=False)``); the other shards are indexed by parallel
+ranged header reads (:func:`sparkle_data.io.index.build_indexes`, cached, with a progress bar).
+:func:`publish_indexes` writes such a combined file for a root.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import warnings
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Final, Literal
+from urllib.parse import unquote
+
+from sparkle_data.errors import MissingArtifactError
+from sparkle_data.io import fs as sfs
+from sparkle_data.io.index import (
+    ShardIndex,
+    build_indexes,
+    index_matches,
+    read_indexes,
+    write_indexes,
+)
+from sparkle_data.io.remote import HTTPRangeFileSystem
+from sparkle_data.layout import (
+    ARTIFACTS,
+    EDIT_TYPES,
+    INTERMEDIATE_DIR,
+    PROMPTS_DIR,
+    RECORD_FILES,
+    artifact_relpath,
+    parse_edit_type,
+    parse_shard_name,
+    prompts_csv_path,
+    prompts_metadata_path,
+    record_path,
+    shard_path,
+)
+
+if TYPE_CHECKING:
+    from fsspec.spec import AbstractFileSystem
+
+    from sparkle_data.catalog import Catalog
+
+__all__ = [
+    "DEFAULT_INDEX_PATH",
+    "DEFAULT_REPO",
+    "Root",
+    "StaleIndexWarning",
+    "fetch_indexes",
+    "open_root",
+    "publish_indexes",
+    "root_catalog",
+]
+
+DEFAULT_REPO: Final = "stdKonjac/Sparkle"
+DEFAULT_INDEX_PATH: Final = "indexes/sparkle.sparkle-index"
+"""Where a combined index is looked for in a root when ``index_file`` is not given."""
+_REPO_ID: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*/[A-Za-z0-9_.\-]+")
+_HF_URL: Final = re.compile(
+    r"hf://datasets/(?P<repo>[^/@]+/[^/@]+)(?:@(?P<rev>[^/]+))?(?:/(?P<sub>.*))?"
+)
+_MAX_PROBED_PARTS: Final = 1000
+
+
+class StaleIndexWarning(UserWarning):
+    """Entries of a published index did not match their shards and were rebuilt."""
+
+
+@dataclass(frozen=True)
+class Root:
+    """A dataset root, pinned: ``location`` is what the catalog reports as its root."""
+
+    kind: Literal["hub", "local", "remote"]
+    location: str
+    fs: AbstractFileSystem
+    base: str
+    repo_id: str | None = None
+    revision: str | None = None
+    """The commit sha (Hub roots)."""
+    subdir: str = ""
+    token: str | bool | None = None
+
+    def join(self, rel: str) -> str:
+        return sfs.join(self.base, rel)
+
+    @property
+    def listable(self) -> bool:
+        return not isinstance(self.fs, HTTPRangeFileSystem)
+
+
+def _hub_fs(token: str | bool | None) -> AbstractFileSystem:
+    from huggingface_hub import HfFileSystem
+
+    fs: AbstractFileSystem = HfFileSystem(token=token)
+    return fs
+
+
+def open_root(
+    path: str | os.PathLike[str] = DEFAULT_REPO,
+    *,
+    revision: str | None = None,
+    token: str | bool | None = None,
+) -> Root:
+    """Resolve ``path`` to a :class:`Root`; Hub revisions are resolved to a commit sha (one API
+    call), so everything read afterwards comes from that one commit."""
+    text = os.fspath(path)
+    if text.startswith("~"):
+        text = os.path.expanduser(text)
+    m = _HF_URL.fullmatch(text.rstrip("/"))
+    repo_id: str | None = None
+    subdir = ""
+    if m is not None:
+        repo_id, subdir = m.group("repo"), (m.group("sub") or "").strip("/")
+        in_path = unquote(m.group("rev")) if m.group("rev") else None
+        if in_path is not None and revision is not None and in_path != revision:
+            raise ValueError(
+                f"Invalid revision {revision!r}: the path already names revision {in_path!r}."
+            )
+        revision = revision or in_path
+    elif text.startswith("hf://"):
+        raise ValueError(
+            f"Invalid path {text!r}: only dataset repos are supported "
+            "(hf://datasets/{namespace}/{name}[@revision][/folder])."
+        )
+    elif "://" in text:
+        if revision is not None:
+            raise ValueError(f"Invalid revision {revision!r}: {text} is not a Hub repo.")
+        fs, base = sfs.resolve(text)
+        return Root("local" if sfs.is_local(fs) else "remote", sfs.unresolve(fs, base), fs, base)
+    elif os.path.exists(text) or not _REPO_ID.fullmatch(text):
+        if revision is not None:
+            raise ValueError(f"Invalid revision {revision!r}: {text} is a local folder.")
+        if not os.path.isdir(text):
+            raise FileNotFoundError(
+                f"Invalid path {text!r}: no such folder, and not a Hub repo id ('namespace/name')."
+            )
+        fs, base = sfs.resolve(text)
+        return Root("local", base, fs, base)
+    else:
+        repo_id = text
+    from huggingface_hub import HfApi
+
+    info = HfApi(token=token).dataset_info(repo_id, revision=revision or "main")
+    sha = str(info.sha)
+    base = f"datasets/{repo_id}@{sha}" + (f"/{subdir}" if subdir else "")
+    return Root("hub", f"hf://{base}", _hub_fs(token), base, repo_id, sha, subdir, token)
+
+
+# --------------------------------------------------------------------------- listing
+
+
+def _check_types(edit_types: Sequence[str] | None) -> tuple[str, ...]:
+    return tuple(parse_edit_type(e) for e in (edit_types or EDIT_TYPES))
+
+
+def _check_artifacts(artifacts: Sequence[str] | None) -> tuple[str, ...]:
+    out = tuple(artifacts) if artifacts is not None else tuple(ARTIFACTS)
+    for a in out:
+        if a not in ARTIFACTS:
+            raise ValueError(f"Invalid artifact {a!r}: must be one of {', '.join(ARTIFACTS)}.")
+    return out
+
+
+def _folder(edit_type: str, artifact: str) -> str:
+    return artifact_relpath(f"Sparkle_{edit_type}_000000", artifact).rsplit("/", 1)[0]
+
+
+def list_files(
+    root: Root,
+    *,
+    edit_types: Sequence[str] | None = None,
+    artifacts: Sequence[str] | None = None,
+    loose: bool = True,
+) -> list[str]:
+    """Relative paths of the prompts, records, shards and (``loose``) loose files of
+    ``artifacts`` for ``edit_types``: a manifest for ``scan_inventory(files=...)``.
+
+    Listable roots are listed; HTTP roots are probed at the card's fixed names (shards
+    ``part00``, ``part01``, ... until the first missing one; loose files are not probed)."""
+    ets = _check_types(edit_types)
+    arts = _check_artifacts(artifacts)
+    if not root.listable:
+        return _probe(root, ets, arts)
+    patterns = [f"{PROMPTS_DIR}/*", "*.tar", f"{INTERMEDIATE_DIR}/*.tar"]
+    patterns += [f"{INTERMEDIATE_DIR}/{et}/*.jsonl" for et in ets]
+    if loose:
+        patterns += [f"{_folder(et, a)}/*" for et in ets for a in arts]
+    found: set[str] = set()
+    for pattern in patterns:
+        try:
+            found.update(sfs.glob(root.base, pattern, fs=root.fs))
+        except FileNotFoundError:
+            continue
+    out = []
+    for rel in sorted(found):
+        if rel.endswith(".tar"):
+            try:
+                shard = parse_shard_name(rel)
+            except ValueError:
+                continue
+            if shard.edit_type not in ets or shard.artifact not in arts or shard.path != rel:
+                continue
+        out.append(rel)
+    return out
+
+
+def _probe(root: Root, ets: tuple[str, ...], arts: tuple[str, ...]) -> list[str]:
+    def there(rel: str) -> bool:
+        return sfs.exists(root.join(rel), fs=root.fs)
+
+    fixed = [prompts_csv_path(et) for et in ets] + [prompts_metadata_path(et) for et in ets]
+    fixed += [record_path(et, r) for et in ets for r in RECORD_FILES]
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        out = [rel for rel, ok in zip(fixed, pool.map(there, fixed), strict=True) if ok]
+        families = [(et, a) for et in ets for a in arts]
+
+        def parts(family: tuple[str, str]) -> list[str]:
+            found = []
+            for part in range(_MAX_PROBED_PARTS):
+                rel = shard_path(family[0], family[1], part)
+                if not there(rel):
+                    break
+                found.append(rel)
+            return found
+
+        for found in pool.map(parts, families):
+            out += found
+    return sorted(out)
+
+
+def shards_in(files: Sequence[str]) -> list[str]:
+    """The shard paths of a manifest."""
+    return [rel for rel in files if rel.endswith(".tar")]
+
+
+# --------------------------------------------------------------------------- indexes
+
+
+def _index_location(root: Root, index_file: str | None) -> tuple[str, AbstractFileSystem | None]:
+    """``(location, fs)`` of the published index to try; fs ``None`` means resolve it."""
+    if index_file is None:
+        return root.join(DEFAULT_INDEX_PATH), root.fs
+    text = index_file.replace("{revision}", root.revision or "")
+    if text.startswith("hf://") and root.kind == "hub":
+        return text[len("hf://") :], root.fs  # same client, same token
+    if "://" in text or os.path.isabs(text) or os.path.exists(text):
+        return text, None
+    return root.join(text), root.fs
+
+
+def _published(root: Root, index_file: str | None) -> dict[str, ShardIndex]:
+    location, fs = _index_location(root, index_file)
+    if index_file is None and not sfs.exists(location, fs=fs):
+        return {}
+    return read_indexes(location, fs=fs)
+
+
+def resolve_indexes(
+    root: Root,
+    shards: Sequence[str],
+    *,
+    index_file: str | None = None,
+    build_missing: bool = True,
+    max_workers: int = 8,
+    progress: bool = True,
+    cache: bool = True,
+    cache_dir: str | os.PathLike[str] | None = None,
+) -> dict[str, ShardIndex]:
+    """Index of every shard in ``shards`` (relative paths), by relative path: published
+    entries that match the shard (size + sha256), else built (see the module docstring)."""
+    if not shards:
+        return {}
+    published = _published(root, index_file)
+    infos: list[sfs.FileInfo]
+    if published:
+        with ThreadPoolExecutor(max_workers=1 if sfs.is_local(root.fs) else 16) as pool:
+            infos = list(pool.map(lambda rel: sfs.info(root.join(rel), fs=root.fs), shards))
+    else:
+        infos = []
+    out: dict[str, ShardIndex] = {}
+    todo: list[str] = []
+    stale: list[str] = []
+    for i, rel in enumerate(shards):
+        name = rel.rsplit("/", 1)[-1]
+        pub = published.get(name)
+        if pub is not None and index_matches(pub, infos[i], shard=name, use_etag=False):
+            out[rel] = pub
+        else:
+            if pub is not None:
+                stale.append(name)
+            todo.append(rel)
+    if stale:
+        warnings.warn(
+            f"{len(stale)} published index entries do not match their shards (size or sha256) "
+            f"and are rebuilt: {', '.join(stale[:5])}{'...' if len(stale) > 5 else ''}",
+            StaleIndexWarning,
+            stacklevel=3,
+        )
+    if todo and not build_missing:
+        raise MissingArtifactError.invalid(
+            "shard index",
+            todo[:5],
+            rule=f"{len(todo)} shards have no matching published index",
+            path=root.location,
+            hint="Pass build_missing=True to index them by header reads.",
+        )
+    if todo:
+        built = build_indexes(
+            [root.join(rel) for rel in todo],
+            fs=root.fs,
+            max_workers=1 if sfs.is_local(root.fs) else max_workers,
+            progress=progress,
+            cache=cache,
+            cache_dir=cache_dir,
+        )
+        out.update(zip(todo, built, strict=True))
+    return {rel: out[rel] for rel in shards}
+
+
+def fetch_indexes(
+    repo_or_location: str | os.PathLike[str] = DEFAULT_REPO,
+    *,
+    revision: str | None = None,
+    index_file: str | None = None,
+    edit_types: Sequence[str] | None = None,
+    artifacts: Sequence[str] | None = None,
+    token: str | bool | None = None,
+    build_missing: bool = True,
+    out: str | os.PathLike[str] | None = None,
+    max_workers: int = 8,
+    progress: bool = True,
+    cache_dir: str | os.PathLike[str] | None = None,
+) -> dict[str, ShardIndex]:
+    """Member indexes of the shards of a root at a pinned revision, by shard path.
+
+    ``index_file`` is a published combined index (any location: ``hf://datasets/...``, URL,
+    local path, or a path relative to the root; ``{revision}`` is replaced by the commit sha,
+    e.g. ``hf://datasets/me/sparkle-indexes/{revision}/sparkle.sparkle-index``); by default
+    ``indexes/sparkle.sparkle-index`` of the root is used when present. Each entry is used only
+    if it matches its shard's size and sha256; the rest are built by ranged header reads in
+    ``max_workers`` threads (cached, tqdm progress), or raise with ``build_missing=False``.
+    ``out`` also writes the result as one combined index file (to pass as ``index_file=``).
+    """
+    root = open_root(repo_or_location, revision=revision, token=token)
+    shards = shards_in(list_files(root, edit_types=edit_types, artifacts=artifacts, loose=False))
+    found = resolve_indexes(
+        root,
+        shards,
+        index_file=index_file,
+        build_missing=build_missing,
+        max_workers=max_workers,
+        progress=progress,
+        cache_dir=cache_dir,
+    )
+    if out is not None:
+        write_indexes(out, found.values())
+    return found
+
+
+def _sha256_file(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def publish_indexes(
+    root: str | os.PathLike[str],
+    out_path: str | os.PathLike[str],
+    *,
+    revision: str | None = None,
+    edit_types: Sequence[str] | None = None,
+    sha256: bool = True,
+    token: str | bool | None = None,
+    max_workers: int = 8,
+    progress: bool = True,
+) -> list[ShardIndex]:
+    """Index every shard of ``root`` and write one combined index file at ``out_path``
+    (atomically), for readers to pass as ``index_file=`` (or to upload as
+    ``indexes/sparkle.sparkle-index``). Local shards are hashed (``sha256``; Hub shards carry
+    their LFS sha256 already) so that readers can check an entry against the shard's content,
+    not only its size. Returns the indexes, in shard order."""
+    r = open_root(root, revision=revision, token=token)
+    shards = shards_in(list_files(r, edit_types=edit_types, loose=False))
+    indexes = build_indexes(
+        [r.join(rel) for rel in shards],
+        fs=r.fs,
+        max_workers=max_workers,
+        progress=progress,
+        refresh=True,
+        cache=False,
+    )
+    if sha256 and sfs.is_local(r.fs):
+        with ThreadPoolExecutor(max_workers=max(1, min(max_workers, os.cpu_count() or 1))) as pool:
+            digests = list(pool.map(_sha256_file, [r.join(rel) for rel in shards]))
+        indexes = [replace(ix, sha256=d) for ix, d in zip(indexes, digests, strict=True)]
+    write_indexes(out_path, indexes)
+    return indexes
+
+
+# --------------------------------------------------------------------------- catalog
+
+
+def root_catalog(
+    root: Root,
+    *,
+    edit_types: Sequence[str] | None = None,
+    artifacts: Sequence[str] = (),
+    index_file: str | None = None,
+    index_shards: bool = True,
+    max_workers: int = 8,
+    progress: bool = True,
+    cache_dir: str | os.PathLike[str] | None = None,
+) -> Catalog:
+    """The catalog of ``root`` restricted to the prompts, records and ``artifacts`` (shards
+    and loose files) of ``edit_types``: shards of other artifacts are neither listed nor
+    indexed. Same table as :func:`sparkle_data.catalog.build_catalog`; reads go through the
+    root's filesystem (its token)."""
+    from sparkle_data.catalog import Catalog
+    from sparkle_data.catalog.inventory import scan_inventory
+    from sparkle_data.catalog.table import build_table
+    from sparkle_data.policy import SkipReport
+
+    ets = _check_types(edit_types)
+    files = list_files(root, edit_types=ets, artifacts=artifacts)
+    inv = scan_inventory(root.base, edit_types=ets, files=files, fs=root.fs)
+    indexes: dict[str, Any] = {}
+    if index_shards:
+        indexes = resolve_indexes(
+            root,
+            list(inv.shards),
+            index_file=index_file,
+            max_workers=max_workers,
+            progress=progress,
+            cache_dir=cache_dir,
+        )
+    report = SkipReport(on_error="error")
+    table = build_table(inv, root.fs, root.base, indexes, report)
+    return Catalog(inv.root, table, inv, indexes, report, root.fs, root.base)

@@ -1,0 +1,394 @@
+"""Rows of the 🤗 ``datasets`` front end, built from a catalog; no ``datasets``, no ``torch``.
+
+This module is shared by :func:`sparkle_data.hf.load_dataset` and by the legacy loading
+script (``loading_script/Sparkle.py``, run under ``datasets < 4`` without ``torch``), so it
+imports neither. A row is one corpus sample:
+
+* ``sample_id``, ``edit_type``, ``prompt`` (always);
+* with ``"metadata"``: ``chosen_keyword``, ``subtheme``, ``scene``, ``original_scene``
+  (``None`` when absent, e.g. ``openve3m`` has no keyword);
+* with ``"scores"``: the twelve score columns of the catalog (:data:`SCORE_COLUMNS`), float,
+  ``NaN`` when missing;
+* one column per requested artifact: the file's bytes, ``{"bytes": ..., "path": name}`` for
+  videos and frame-0 images (the storage of ``datasets.Video(decode=False)`` /
+  ``datasets.Image(decode=False)``; ``name`` is the member's file name, e.g.
+  ``Sparkle_location_000000.mp4``), plain bytes for the NPZ mask and with
+  ``media="binary"``; or, with ``decode=True``, the arrays of
+  :class:`~sparkle_data.dataset.SampleLoader` (``uint8 (T, 3, H, W)`` videos, ``bool (T, H, W)``
+  mask, ``uint8 (3, H, W)`` images, ``frame_indices``, ``boxes``).
+
+:class:`RowGenerator` yields them group by group (one group per shard of the first requested
+file, or fixed chunks): the ``gen_kwargs`` shards of ``IterableDataset.from_generator``. With
+``lazy=True`` it yields :class:`LazyRow` mappings whose file columns are read on first access,
+so rows that ``datasets`` skips (resuming from a ``state_dict``, ``skip``, node splitting by
+examples) cost no byte of I/O.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final, Literal
+
+import numpy as np
+
+from sparkle_data.layout import ARTIFACTS, EDIT_TYPES, parse_edit_type, parse_sample_id
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from sparkle_data.catalog import Catalog
+    from sparkle_data.dataset.sample import SampleLoader
+    from sparkle_data.sampling import BoxFrames, FrameMismatch, FrameSampler, Resize
+
+__all__ = [
+    "DEFAULT_FIELDS",
+    "FIELDS",
+    "FILE_FIELDS",
+    "IMAGE_FIELDS",
+    "MASK_FIELDS",
+    "METADATA_COLUMNS",
+    "SCORE_COLUMNS",
+    "VIDEO_FIELDS",
+    "LazyRow",
+    "Media",
+    "RowGenerator",
+    "RowSpec",
+    "check_fields",
+    "group_ids",
+    "parse_name",
+    "select_ids",
+]
+
+Media = Literal["video", "binary"]
+Predicate = Callable[["pd.DataFrame"], Any]
+
+FIELDS: Final[tuple[str, ...]] = (
+    "source_video",
+    "edited_video",
+    "source_video_mask",
+    "edited_background_video",
+    "edited_video_canny",
+    "source_frame0",
+    "edited_frame0",
+    "edited_frame0_foreground_removed",
+    "boxes",
+    "scores",
+    "metadata",
+)
+"""Same names as :data:`sparkle_data.dataset.FIELDS` (kept here so that this module does not
+import ``torch``; a test checks that the two agree)."""
+VIDEO_FIELDS: Final = (
+    "source_video",
+    "edited_video",
+    "edited_background_video",
+    "edited_video_canny",
+)
+MASK_FIELDS: Final = ("source_video_mask",)
+IMAGE_FIELDS: Final = ("source_frame0", "edited_frame0", "edited_frame0_foreground_removed")
+FILE_FIELDS: Final = (*VIDEO_FIELDS, *MASK_FIELDS, *IMAGE_FIELDS)
+DEFAULT_FIELDS: Final[tuple[str, ...]] = ("source_video", "edited_video", "metadata")
+METADATA_COLUMNS: Final[tuple[str, ...]] = ("chosen_keyword", "subtheme", "scene", "original_scene")
+SCORE_COLUMNS: Final[tuple[str, ...]] = (
+    "frame0_prompt_following",
+    "frame0_consistency",
+    "frame0_perceptual_quality",
+    "frame0_overall",
+    "fg_removed_prompt_following",
+    "fg_removed_consistency",
+    "fg_removed_perceptual_quality",
+    "fg_removed_overall",
+    "video_mean_o_score",
+    "video_min_o_score",
+    "video_mean_sc_score",
+    "video_mean_pq_score",
+)
+
+
+def check_fields(fields: Sequence[str] | str, *, decode: bool) -> tuple[str, ...]:
+    """Validate and de-duplicate requested fields, keeping their order."""
+    if isinstance(fields, str):
+        fields = [fields]
+    out: list[str] = []
+    for f in fields:
+        if f not in FIELDS:
+            raise ValueError(f"Invalid field {f!r}: must be one of {', '.join(FIELDS)}.")
+        if f not in out:
+            out.append(f)
+    if "boxes" in out and not decode:
+        raise ValueError(
+            "Invalid field 'boxes' with decode=False: boxes are mapped onto the decoded frames. "
+            "Pass decode=True, or read the raw records through the card's "
+            "'{edit_type}_foreground_grounding_r2' config."
+        )
+    return tuple(out)
+
+
+def parse_name(name: str | Sequence[str] | None) -> tuple[str, ...]:
+    """Edit types of a config name: ``"all"``/``None`` (five), one edit type, a comma-separated
+    list (``"location,time"``) or a sequence of edit types."""
+    if name is None or name == "all":
+        return tuple(EDIT_TYPES)
+    parts = name.split(",") if isinstance(name, str) else list(name)
+    out: list[str] = []
+    for part in parts:
+        et = parse_edit_type(part.strip())
+        if et not in out:
+            out.append(et)
+    if not out:
+        raise ValueError("Invalid name: give 'all', an edit type or a list of edit types.")
+    return tuple(out)
+
+
+def select_ids(
+    catalog: Catalog,
+    *,
+    edit_types: Sequence[str] | None = None,
+    ids: Sequence[str] | None = None,
+    where: Predicate | None = None,
+) -> list[str]:
+    """Corpus sample ids (sorted) that pass every constraint; same rules as
+    :func:`sparkle_data.dataset.select_ids` (which imports ``torch``)."""
+    t = catalog.table
+    if not len(t):
+        if ids:
+            raise ValueError(f"Invalid ids {list(ids)[:5]}: {catalog.root} has no corpus samples.")
+        return []
+    keep = t["in_corpus"].to_numpy(copy=True).astype(bool)
+    if edit_types is not None:
+        keep &= t["edit_type"].isin(list(edit_types)).to_numpy()
+    if ids is not None:
+        wanted = [str(parse_sample_id(i)) for i in ids]
+        unknown = sorted(set(wanted) - set(t.index[keep]))
+        if unknown:
+            raise ValueError(
+                f"Invalid ids {unknown[:5]}{'...' if len(unknown) > 5 else ''}: not corpus "
+                f"samples of {catalog.root} (under the other constraints)."
+            )
+        keep &= t.index.isin(wanted)
+    if where is not None:
+        mask_fn = getattr(where, "mask", None)
+        mask = mask_fn(t) if callable(mask_fn) else where(t)
+        keep &= np.asarray(mask, dtype=bool)
+    return sorted(str(i) for i in t.index[keep])
+
+
+def group_ids(
+    catalog: Catalog,
+    ids: Sequence[str],
+    fields: Sequence[str],
+    *,
+    num_shards: int | None = None,
+) -> dict[str, list[str]]:
+    """Ids grouped for locality: by the shard holding the first requested file field (loose
+    files: by edit type), groups sorted by name, ids sorted within. With ``num_shards``, that
+    order is cut into exactly ``num_shards`` contiguous chunks (some empty when there are
+    fewer ids), e.g. a multiple of ``world_size * num_workers``."""
+    first = next((f for f in fields if f in FILE_FIELDS), None)
+    groups: dict[str, list[str]] = {}
+    if first is None or not len(ids):
+        if ids:
+            for sid in ids:
+                groups.setdefault(sid.split("_")[1], []).append(sid)
+    else:
+        t = catalog.table.loc[list(ids)]
+        n = len(t)
+        files = t[f"{first}_file"].tolist() if f"{first}_file" in t else [None] * n
+        shards = t[f"{first}_shard"].tolist() if f"{first}_shard" in t else [None] * n
+        for sid, loose, shard in zip(t.index.tolist(), files, shards, strict=True):
+            if isinstance(loose, str):
+                key = f"{sid.split('_')[1]}/{first} (loose files)"
+            elif isinstance(shard, str):
+                key = shard
+            else:
+                key = f"{sid.split('_')[1]}/{first} (missing)"
+            groups.setdefault(key, []).append(str(sid))
+    ordered = {k: sorted(groups[k]) for k in sorted(groups)}
+    if num_shards is None:
+        return ordered
+    if isinstance(num_shards, bool) or not isinstance(num_shards, int) or num_shards < 1:
+        raise ValueError(f"Invalid num_shards {num_shards!r}: must be an int >= 1.")
+    flat = [sid for group in ordered.values() for sid in group]
+    bounds = np.linspace(0, len(flat), num_shards + 1).round().astype(int)
+    width = len(str(num_shards - 1))
+    return {
+        f"chunk-{i:0{width}d}-of-{num_shards}": flat[bounds[i] : bounds[i + 1]]
+        for i in range(num_shards)
+    }
+
+
+# --------------------------------------------------------------------------- rows
+
+
+@dataclass(frozen=True)
+class RowSpec:
+    """What a row holds (see the module docstring)."""
+
+    fields: tuple[str, ...]
+    media: Media = "video"
+    decode: bool = False
+    frames: FrameSampler | None = None
+    resize: Resize | None = None
+    frame_mismatch: FrameMismatch = "error"
+    box_frames: BoxFrames = "exact"
+
+    @property
+    def file_fields(self) -> tuple[str, ...]:
+        return tuple(f for f in self.fields if f in FILE_FIELDS)
+
+    @property
+    def loaded_columns(self) -> tuple[str, ...]:
+        """Columns whose values need I/O."""
+        cols = [*self.file_fields]
+        planned = any(f in VIDEO_FIELDS or f in MASK_FIELDS or f == "boxes" for f in self.fields)
+        if self.decode and planned:
+            cols.insert(0, "frame_indices")
+        if "boxes" in self.fields:
+            cols.append("boxes")
+        return tuple(cols)
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        cols = ["sample_id", "edit_type", "prompt"]
+        if "metadata" in self.fields:
+            cols += METADATA_COLUMNS
+        if "scores" in self.fields:
+            cols += SCORE_COLUMNS
+        return (*cols, *self.loaded_columns)
+
+
+def _text(value: Any) -> str | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    try:
+        import pandas as pd
+
+        if value is pd.NA:
+            return None
+    except ImportError:  # pragma: no cover - pandas is a dependency
+        pass
+    return str(value)
+
+
+def _score(value: Any) -> float:
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        return math.nan
+    return out
+
+
+class LazyRow(Mapping[str, Any]):
+    """A row whose cheap columns are known and whose file columns are loaded (all at once, on
+    the first access to any of them). ``dict(row)`` materialises it."""
+
+    __slots__ = ("_cheap", "_keys", "_load", "_loaded")
+
+    def __init__(
+        self, cheap: dict[str, Any], keys: tuple[str, ...], load: Callable[[], dict[str, Any]]
+    ) -> None:
+        self._cheap = cheap
+        self._keys = keys
+        self._load: Callable[[], dict[str, Any]] | None = load
+        self._loaded: dict[str, Any] | None = None
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the file columns have been read."""
+        return self._loaded is not None
+
+    def __getitem__(self, key: str) -> Any:
+        if key in self._cheap:
+            return self._cheap[key]
+        if key not in self._keys:
+            raise KeyError(key)
+        loaded = self._loaded
+        if loaded is None:
+            load, self._load = self._load, None
+            if load is None:  # pragma: no cover - a failed load is not retried
+                raise KeyError(key)
+            loaded = self._loaded = load()
+        return loaded[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __repr__(self) -> str:
+        state = "loaded" if self.loaded else "not loaded"
+        return f"LazyRow({self._cheap.get('sample_id')!r}, {state})"
+
+
+@dataclass
+class RowGenerator:
+    """The ``generator`` of ``from_generator``: ``gen(shard_ids=[group names])`` yields the
+    rows of those groups, in order. Picklable into DataLoader workers (it holds the catalog)."""
+
+    catalog: Catalog
+    groups: Mapping[str, Sequence[str]]
+    spec: RowSpec
+    lazy: bool = False
+    loads: int = 0
+    """Rows whose file columns this instance has read (per process)."""
+    _loader: SampleLoader | None = field(default=None, repr=False)
+
+    def __call__(self, shard_ids: Sequence[str]) -> Iterator[Mapping[str, Any]]:
+        for key in shard_ids:
+            for sid in self.groups[key]:
+                yield self.row(sid)
+
+    def row(self, sample_id: str) -> Mapping[str, Any]:
+        cheap = self._cheap(sample_id)
+        if not self.spec.loaded_columns:
+            return cheap
+        if self.lazy:
+            return LazyRow(cheap, self.spec.columns, lambda: self._files(sample_id))
+        return {**cheap, **self._files(sample_id)}
+
+    def _cheap(self, sample_id: str) -> dict[str, Any]:
+        row = self.catalog.table.loc[sample_id]
+        out: dict[str, Any] = {
+            "sample_id": sample_id,
+            "edit_type": str(row["edit_type"]),
+            "prompt": _text(row.get("prompt")),
+        }
+        if "metadata" in self.spec.fields:
+            for c in METADATA_COLUMNS:
+                out[c] = _text(row.get(c))
+        if "scores" in self.spec.fields:
+            for c in SCORE_COLUMNS:
+                out[c] = _score(row.get(c))
+        return out
+
+    def _files(self, sample_id: str) -> dict[str, Any]:
+        self.loads += 1
+        if self.spec.decode:
+            return self._decoded(sample_id)
+        out: dict[str, Any] = {}
+        for f in self.spec.file_fields:
+            data = self.catalog.read_bytes(sample_id, f)
+            if f in MASK_FIELDS or self.spec.media == "binary":
+                out[f] = data
+            else:
+                out[f] = {"bytes": data, "path": f"{sample_id}.{ARTIFACTS[f].extension}"}  # type: ignore[index]
+        return out
+
+    def _decoded(self, sample_id: str) -> dict[str, Any]:
+        if self._loader is None:
+            from sparkle_data.dataset.sample import SampleLoader
+
+            wanted = [f for f in self.spec.fields if f in FILE_FIELDS or f == "boxes"]
+            self._loader = SampleLoader(
+                self.catalog,
+                tuple(wanted),  # type: ignore[arg-type]
+                self.spec.frames,
+                self.spec.resize,
+                self.spec.frame_mismatch,
+                self.spec.box_frames,
+                "numpy",
+            )
+        sample = self._loader.load(sample_id)
+        return {c: sample[c] for c in self.spec.loaded_columns}
