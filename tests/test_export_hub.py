@@ -89,15 +89,10 @@ def test_sparkle_layout_card(catalog: Catalog, spec: SubsetSpec, tmp_path: Path)
 @pytest.fixture
 def fake_hub() -> Iterator[object]:
     pytest.importorskip("sparkle_data.testing.hub")
-    from huggingface_hub import DatasetCard, HfApi
-
     from sparkle_data.testing.hub import serve_fake_hub
 
-    with pytest.MonkeyPatch.context() as m:
-        # The fake Hub has no /api/validate-yaml; validate the card locally instead.
-        m.setattr(HfApi, "_validate_yaml", lambda self, content, **kw: DatasetCard(content))
-        with serve_fake_hub() as hub:
-            yield hub
+    with serve_fake_hub() as hub:
+        yield hub
 
 
 @pytest.mark.network

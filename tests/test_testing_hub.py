@@ -416,3 +416,16 @@ def test_programmatic_api_is_deterministic(tmp_path: Path) -> None:
         one.add_repo("single")
     with pytest.raises(RuntimeError, match="not being served"):
         _ = one.endpoint
+
+
+@pytest.mark.network
+def test_validate_yaml_endpoint() -> None:
+    from huggingface_hub import HfApi
+
+    from sparkle_data.testing.hub import serve_fake_hub
+
+    with serve_fake_hub():
+        api = HfApi()
+        api._validate_yaml("---\nconfigs:\n- config_name: x\n---\n# card\n", repo_type="dataset")
+        with pytest.raises(ValueError, match="invalid YAML"):
+            api._validate_yaml("---\nconfigs: [unclosed\n---\n", repo_type="dataset")

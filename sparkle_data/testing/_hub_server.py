@@ -220,6 +220,9 @@ class _Api:
         if segs == ["whoami-v2"] and method == "GET":
             self.route.kind = "whoami"
             return self.whoami
+        if segs == ["validate-yaml"] and method == "POST":
+            self.route.kind = "validate-yaml"
+            return self.validate_yaml
         if segs == ["repos", "create"] and method == "POST":
             self.route.kind = "create-repo"
             return self.create_repo
@@ -258,6 +261,27 @@ class _Api:
         raise HubError(404, "Sorry, we can't find the page you are looking for.")
 
     # ------------------------------------------------------------------ read API
+
+    def validate_yaml(self) -> _Response:
+        """``POST /api/validate-yaml``: the YAML front matter of a README must parse."""
+        import yaml
+
+        body = self._body_json()
+        content = str(body.get("content", "")) if isinstance(body, dict) else ""
+        errors: list[dict[str, str]] = []
+        if content.startswith("---"):
+            front, sep, _ = content[3:].partition("\n---")
+            if not sep:
+                errors.append({"message": "unterminated YAML front matter"})
+            else:
+                try:
+                    meta = yaml.safe_load(front)
+                except yaml.YAMLError as e:
+                    errors.append({"message": f"invalid YAML: {e}"})
+                else:
+                    if meta is not None and not isinstance(meta, dict):
+                        errors.append({"message": "YAML front matter must be a mapping"})
+        return _json(400 if errors else 200, {"errors": errors, "warnings": []})
 
     def whoami(self) -> _Response:
         if self.hub.token is not None and self._auth_ok() is not True:
