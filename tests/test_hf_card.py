@@ -12,7 +12,6 @@ import pytest
 
 from sparkle_data.layout import (
     EDIT_TYPES,
-    PROMPTS_CSV_COLUMNS,
     RECORD_FILES,
     prompts_csv_path,
     prompts_metadata_path,
@@ -34,10 +33,10 @@ def front_matter() -> dict[str, Any]:
 
 
 def expected_files() -> dict[str, str]:
-    files = {"all": "prompts/*_train.csv"}
-    files.update({et: prompts_csv_path(et) for et in EDIT_TYPES})
+    files = {"all": "prompts/*_train_metadata.jsonl"}
+    files.update({et: prompts_metadata_path(et) for et in EDIT_TYPES})
+    files.update({r: f"intermediate_data/*/{r}.jsonl" for r in RECORD_FILES})
     for et in EDIT_TYPES:
-        files[f"{et}_metadata"] = prompts_metadata_path(et)
         files.update({f"{et}_{r}": record_path(et, r) for r in RECORD_FILES})
     return files
 
@@ -62,29 +61,42 @@ def test_configs_cover_every_theme_and_record() -> None:
     assert "pip install sparkle-data" in text
 
 
-def test_theme_config_loads_the_prompts_csv(card_root: Path, tmp_path: Path) -> None:
+def _lines(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
+
+
+def test_theme_config_loads_typed_prompts_and_metadata(card_root: Path, tmp_path: Path) -> None:
     ds = datasets.load_dataset(str(card_root), "location", split="train", cache_dir=str(tmp_path))
+    lines = _lines(card_root / prompts_metadata_path("location"))
+    assert ds.num_rows == len(lines) > 0
+    assert ds.column_names == ["id", "prompt", "metadata"]
+    assert ds.to_list() == lines
     with open(card_root / prompts_csv_path("location"), encoding="utf-8", newline="") as f:
-        rows = list(csv.DictReader(f))
-    assert ds.num_rows == len(rows) > 0
-    assert ds.column_names == list(PROMPTS_CSV_COLUMNS)
-    assert ds.to_list() == rows
+        csv_rows = {r["task"]: r["prompt"] for r in csv.DictReader(f)}
+    assert {r["id"]: r["prompt"] for r in lines} == csv_rows
     everything = datasets.load_dataset(str(card_root), split="train", cache_dir=str(tmp_path))
-    assert everything.column_names == list(PROMPTS_CSV_COLUMNS)
-    assert sorted(everything["task"]) == sorted(
-        r["task"]
-        for et in EDIT_TYPES
-        for r in csv.DictReader((card_root / prompts_csv_path(et)).open(encoding="utf-8"))
+    assert everything.num_rows == sum(
+        len(_lines(card_root / prompts_metadata_path(et))) for et in EDIT_TYPES
     )
+    openve3m = [r for r in everything if r["id"].startswith("Sparkle_openve3m_")]
+    assert openve3m
+    assert all(r["metadata"]["chosen_keyword"] is None for r in openve3m)
 
 
-def test_every_jsonl_config_loads_one_record_per_line(card_root: Path, tmp_path: Path) -> None:
+def test_every_record_config_loads_typed_columns(card_root: Path, tmp_path: Path) -> None:
     names = datasets.get_dataset_config_names(str(card_root))
     assert sorted(names) == sorted(expected_files())
     for name, rel in expected_files().items():
-        if not rel.endswith(".jsonl"):
+        if name in EDIT_TYPES or name == "all" or "*" in rel:
             continue
         ds = datasets.load_dataset(str(card_root), name, split="train", cache_dir=str(tmp_path))
-        lines = (card_root / rel).read_text(encoding="utf-8").splitlines()
-        assert ds.column_names == ["record"], name
-        assert [json.loads(r) for r in ds["record"]] == [json.loads(x) for x in lines], name
+        lines = _lines(card_root / rel)
+        assert ds.num_rows == len(lines), name
+        assert ds["id"] == [r["id"] for r in lines], name
+    scores = datasets.load_dataset(
+        str(card_root), "edited_video_score", split="train", cache_dir=str(tmp_path)
+    )
+    assert isinstance(scores[0]["editscore"][0]["O_score"], float)
+    assert scores.num_rows == sum(
+        len(_lines(card_root / record_path(et, "edited_video_score"))) for et in EDIT_TYPES
+    )
