@@ -291,3 +291,27 @@ def test_where_predicate_and_ids(catalog: Any) -> None:
         SparkleDataset(catalog, fields=LIGHT, ids=[catalog.rejected().index[0]])
     with pytest.raises(ValueError, match="Invalid field"):
         SparkleDataset(catalog, fields=["mask"])
+
+
+def test_extracted_root_matches_shards(sample_tree: SampleTreeSummary, tmp_path: Path) -> None:
+    """A tree extracted with `tar -xf` as the card describes streams the same pairs."""
+    import subprocess
+
+    src = Path(sample_tree.root)
+    root = tmp_path / "extracted"
+    shutil.copytree(src / "prompts", root / "prompts")
+    (root / "intermediate_data").mkdir()
+    for tar in src.glob("openve3m_*.tar"):
+        subprocess.run(["tar", "-xf", str(tar), "-C", str(root)], check=True)
+    for tar in (src / "intermediate_data").glob("openve3m_*.tar"):
+        subprocess.run(["tar", "-xf", str(tar), "-C", str(root / "intermediate_data")], check=True)
+    fields = ["source_video", "edited_video", "source_video_mask"]
+    kw: dict[str, Any] = {"fields": fields, "edit_types": ["openve3m"], "output": "numpy"}
+    kw["frames"] = FrameSampler("uniform", num_frames=5)
+    extracted = list(SparkleDataset(root, **kw))
+    sharded = list(SparkleDataset(src, **kw))
+    assert [s["sample_id"] for s in extracted] == [s["sample_id"] for s in sharded]
+    assert len(extracted) == len(sample_tree["openve3m"].corpus_ids)
+    for a, b in zip(extracted, sharded, strict=True):
+        for f in fields:
+            np.testing.assert_array_equal(a[f], b[f])
