@@ -545,3 +545,18 @@ def test_real_clip_truncated() -> None:
     cut = data[: packet_ends(data)[40]]
     with pytest.raises(CorruptVideoError):
         read_video(cut, indices=[80], height=90, width=160)
+
+
+def test_shared_memory_output_is_shared_and_identical(clip: bytes) -> None:
+    """Decoding straight into shared memory (what DataLoader workers hand over) changes
+    nothing in the pixels, with or without a resize."""
+    for kwargs in ({}, {"height": 32, "width": 48}):
+        plain = read_video(clip, indices=[0, 5, 80], output="torch", layout="TCHW", **kwargs)
+        shared = read_video(
+            clip, indices=[0, 5, 80], output="torch", layout="TCHW", shared_memory=True, **kwargs
+        )
+        assert shared.is_shared()
+        assert not plain.is_shared()
+        assert bool((plain == shared).all())
+    with pytest.raises(ValueError, match="shared_memory"):
+        read_video(clip, output="numpy", shared_memory=True)
