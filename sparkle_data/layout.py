@@ -238,6 +238,7 @@ def artifact_spec(name: str) -> ArtifactSpec:
 # --------------------------------------------------------------------------- sample ids
 
 _ID_RE: Final = re.compile(r"Sparkle_(location|season|time|style|openve3m)_([0-9]{6})")
+"""The sample id rule (``fullmatch``); :func:`parse_sample_id` implements it without a regex."""
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -273,15 +274,32 @@ def parse_sample_id(text: str) -> SampleId:
     """Parse ``Sparkle_{edit_type}_{NNNNNN}`` strictly (six digits, known edit type)."""
     if not isinstance(text, str):
         raise LayoutError.invalid("sample id", text, rule="must be a string")
-    m = _ID_RE.fullmatch(text)
-    if m is None:
+    # Exactly ``_ID_RE.fullmatch(text)``, without the regex (this runs once per record line):
+    # the text less its last six characters must be one of the five ``Sparkle_{edit_type}_``
+    # prefixes and those six characters ASCII digits ([0-9]; ``isdigit`` alone would also take
+    # other Unicode digits).
+    edit_type = _ID_PREFIXES.get(text[:-6])
+    digits = text[-6:]
+    if edit_type is None or not (digits.isascii() and digits.isdigit()):
         raise LayoutError.invalid(
             "sample id",
             text,
             rule="must match Sparkle_{edit_type}_{NNNNNN}",
             hint="Example: Sparkle_location_000000.",
         )
-    return SampleId(m.group(1), int(m.group(2)))  # type: ignore[arg-type]
+    # Only the five edit types and six digits get here, i.e. exactly what
+    # SampleId.__post_init__ checks, so the checked constructor is skipped: same fields, same
+    # object as SampleId(edit_type, index).
+    sid = _new_sample_id(SampleId)
+    _set_edit_type(sid, edit_type)
+    _set_index(sid, int(digits))
+    return sid
+
+
+_ID_PREFIXES: Final[dict[str, EditType]] = {f"Sparkle_{et}_": et for et in EDIT_TYPES}
+_new_sample_id: Final = object.__new__
+_set_edit_type: Final = SampleId.__dict__["edit_type"].__set__  # the slots' own setters
+_set_index: Final = SampleId.__dict__["index"].__set__
 
 
 def _sid(sample_id: str | SampleId) -> SampleId:

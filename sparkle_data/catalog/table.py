@@ -21,17 +21,27 @@ Columns (``docs/catalog.md`` is the reference):
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 
 from sparkle_data.catalog.inventory import Inventory
+from sparkle_data.errors import SparkleError
 from sparkle_data.io import fs as sfs
 from sparkle_data.io.index import ShardIndex
-from sparkle_data.layout import ARTIFACTS, RECORD_FILES, RecordName
+from sparkle_data.layout import ARTIFACTS, RECORD_FILES, EditType, RecordName
 from sparkle_data.policy import SkipReport
-from sparkle_data.readers.grounding import load_grounding_summary_table
-from sparkle_data.readers.prompts import iter_metadata_jsonl, iter_prompts_csv
+from sparkle_data.readers.grounding import (
+    ParsedAhead,
+    PreparedSummary,
+    load_grounding_summary_table,
+    parse_ahead,
+    prepare_parsed,
+    prepare_whole,
+    summary_table,
+)
+from sparkle_data.readers.prompts import _metadata_rows, _prompt_rows
 from sparkle_data.readers.scores import load_image_score_table, load_video_score_table
 
 if TYPE_CHECKING:
@@ -65,6 +75,7 @@ def _record_table(
     base: str,
     record: RecordName,
     report: SkipReport,
+    ahead: _Ahead,
 ) -> pd.DataFrame | None:
     import pandas as pd
 
@@ -81,7 +92,14 @@ def _record_table(
         rel = inv.records.get((et, record))
         if rel is None:
             continue
-        kwargs: dict[str, Any] = {"edit_type": et, "name": f"{inv.root}/{rel}", "report": report}
+        name = f"{inv.root}/{rel}"
+        ready = ahead.take(rel)
+        if ready is not None:
+            if isinstance(ready, ParsedAhead):
+                ready = prepare_parsed(ready, name=name, edit_type=et)
+            parts.append(summary_table(ready, name=name, edit_type=et, report=report))
+            continue
+        kwargs: dict[str, Any] = {"edit_type": et, "name": name, "report": report}
         if loader is load_grounding_summary_table:
             kwargs["record"] = record
         with _open(fs, base, rel) as f:
@@ -98,35 +116,184 @@ def _record_table(
     return out
 
 
+class _Ahead:
+    """The ``foreground_grounding_r2`` files (the costliest to validate) read, parsed by
+    pyarrow and checked in bulk on a helper thread while the main thread reads the others.
+
+    That work (:func:`~sparkle_data.readers.grounding.parse_ahead`, then
+    :func:`~sparkle_data.readers.grounding.prepare_whole`) has no side effect and is a few
+    calls, most of which release the GIL. What has one (the line-by-line path for the lines
+    not vouched for, the duplicate-id check, reports, errors) happens on the main thread when
+    the file's turn comes, in the usual order, in
+    :func:`~sparkle_data.readers.grounding.summary_table`: the catalog, its errors and its
+    skip counts are those of the plain loaders. A file the helper could not read is left to
+    the main thread (which then says why); a file the helper has not started when the main
+    thread needs one it is still on is taken over by the main thread.
+    """
+
+    def __init__(self, inv: Inventory, fs: AbstractFileSystem, base: str) -> None:
+        self._fs, self._base = fs, base
+        self._jobs: dict[str, tuple[Future[_Ready], bool, EditType]] = {}
+        self._stolen: dict[str, _Ready | None] = {}
+        self._pool: ThreadPoolExecutor | None = None
+        todo = [
+            (record, inv.records[(et, record)], et)
+            for record in _AHEAD
+            for et in inv.edit_types
+            if (et, record) in inv.records
+        ]
+        if not todo:
+            return
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sparkle-catalog")
+        for record, rel, et in todo:
+            with_frames = record == "foreground_grounding_r2"
+            job = self._pool.submit(_read_ahead, fs, base, rel, with_frames, et)
+            self._jobs[rel] = (job, with_frames, et)
+
+    def take(self, rel: str) -> _Ready | None:
+        """The file parsed ahead, or ``None`` (then read it the usual way).
+
+        While the helper is still on it, the main thread parses a file the helper has not
+        started (the last one queued) rather than wait.
+        """
+        if rel in self._stolen:
+            return self._stolen.pop(rel)
+        got = self._jobs.pop(rel, None)
+        if got is None:
+            return None
+        job = got[0]
+        while not job.done() and self._steal():
+            pass
+        try:
+            return job.result()
+        except Exception:  # could not read it there: the main thread's own read says why
+            return None
+
+    def _steal(self) -> bool:
+        for other in reversed(self._jobs):
+            job, with_frames, et = self._jobs[other]
+            if job.cancel():  # not started: run it here
+                del self._jobs[other]
+                try:
+                    self._stolen[other] = _read_ahead(self._fs, self._base, other, with_frames, et)
+                except Exception:
+                    self._stolen[other] = None
+                return True
+        return False
+
+    def busy(self) -> bool:
+        """Whether some file is still queued or being parsed."""
+        return any(not job.done() for job, _, _ in self._jobs.values())
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+_AHEAD: Final[tuple[RecordName, ...]] = ("foreground_grounding_r2",)
+"""The files read ahead on the helper thread (the r1 files, small, are not worth it)."""
+_WAITS_FOR: Final[RecordName] = "foreground_grounding_r2"
+_READ_EARLY: Final[RecordName] = "edited_video_score"
+"""Read before the r2 files when the helper thread is not done with them (see build_table)."""
+
+
+class _RecordingReport(SkipReport):
+    """A lenient report that keeps what it is handed, to hand it on later, in order."""
+
+    def __init__(self) -> None:
+        super().__init__(on_error="skip")
+        self.events: list[tuple[SparkleError, str | None]] = []
+
+    def handle(self, error: SparkleError, reason: str | None = None) -> None:
+        self.events.append((error, reason))
+
+
+class _Recorded:
+    """``compute(report)`` run now with a :class:`_RecordingReport`; :meth:`replay` hands the
+    recorded skips to the real report, then raises what ``compute`` raised, if anything.
+
+    Under any policy that is what running ``compute(report)`` at replay time does: the run
+    only differs once ``report.handle`` raises (strict policy, skip budget), and replaying
+    raises that very error at that very point; a lenient run hands the same skips in the same
+    order. ``compute`` must have no other effect than its value and its calls to the report.
+    """
+
+    def __init__(self, compute: Callable[[SkipReport], pd.DataFrame | None]) -> None:
+        recording = _RecordingReport()
+        self._events = recording.events
+        self._value: pd.DataFrame | None = None
+        self._error: Exception | None = None
+        try:
+            self._value = compute(recording)
+        except Exception as e:
+            self._error = e
+
+    def replay(self, report: SkipReport) -> pd.DataFrame | None:
+        for error, reason in self._events:
+            report.handle(error, reason)
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
+_Ready = PreparedSummary | ParsedAhead
+"""A grounding file read ahead: checked already, or parsed (or just read) only."""
+
+
+def _read_ahead(
+    fs: AbstractFileSystem, base: str, rel: str, with_frames: bool, edit_type: EditType
+) -> _Ready:
+    with _open(fs, base, rel) as f:
+        parsed = parse_ahead(f, with_frames=with_frames, use_threads=False)
+    return prepare_whole(parsed, edit_type=edit_type) or parsed
+
+
 def _prompt_table(
     inv: Inventory, fs: AbstractFileSystem, base: str, report: SkipReport
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     import pandas as pd
 
+    # The rows of load_prompts_table / load_metadata_table (validated once, no record objects),
+    # gathered over the edit types so that pandas infers each column's dtype once.
     rows: dict[str, list[Any]] = {"sample_id": [], "prompt": []}
     for et, rel in inv.prompts.items():
         with _open(fs, base, rel) as f:
-            for row in iter_prompts_csv(f, edit_type=et, name=f"{inv.root}/{rel}", report=report):
-                rows["sample_id"].append(row.sample_id)
-                rows["prompt"].append(row.prompt)
-    meta: dict[str, list[Any]] = {
-        k: [] for k in ("sample_id", "chosen_keyword", "subtheme", "scene", "original_scene")
-    }
+            for task, prompt, _, _ in _prompt_rows(
+                f, edit_type=et, name=f"{inv.root}/{rel}", on_error="error", report=report
+            ):
+                rows["sample_id"].append(task)
+                rows["prompt"].append(prompt)
+    keys = ("sample_id", "chosen_keyword", "subtheme", "scene", "original_scene")
+    meta: dict[str, list[Any]] = {k: [] for k in keys}
+    columns = [meta[k] for k in keys]
     for et, rel in inv.metadata.items():
         with _open(fs, base, rel) as f:
-            for rec in iter_metadata_jsonl(
-                f, edit_type=et, name=f"{inv.root}/{rel}", report=report
+            for values in _metadata_rows(
+                f, edit_type=et, name=f"{inv.root}/{rel}", on_error="error", report=report
             ):
-                meta["sample_id"].append(rec.sample_id)
-                meta["chosen_keyword"].append(rec.chosen_keyword)
-                meta["subtheme"].append(rec.subtheme)
-                meta["scene"].append(rec.scene)
-                meta["original_scene"].append(rec.original_scene)
+                for column, value in zip(columns, values, strict=True):
+                    column.append(value)
     prompts = pd.DataFrame(rows).set_index("sample_id")
     prompts["in_corpus"] = True
     metadata = pd.DataFrame(meta).set_index("sample_id")
     metadata["has_metadata"] = True
     return prompts, metadata
+
+
+def _sorted_ids(parts: list[pd.DataFrame]) -> pd.Index:
+    """The sorted union of the parts' indexes (sample ids), as an object index.
+
+    Unique and sorted by pyarrow: code point order, which is what ``sorted`` gives for str.
+    """
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    chunks = [pa.array(p.index, type=pa.large_string()) for p in parts]
+    ids = pc.unique(pa.chunked_array(chunks, type=pa.large_string()))
+    ids = ids.take(pc.sort_indices(ids))
+    index: pd.Index = pd.Index(ids.to_numpy(zero_copy_only=False), name="sample_id", dtype="object")
+    return index
 
 
 def _artifact_table(inv: Inventory, indexes: Mapping[str, ShardIndex]) -> pd.DataFrame:
@@ -178,16 +345,29 @@ def build_table(
     """Assemble the catalog table from an inventory and the shard indexes."""
     import pandas as pd
 
-    prompts, metadata = _prompt_table(inv, fs, base, report)
-    parts: list[pd.DataFrame] = [prompts, metadata]
-    for record in RECORD_FILES:
-        t = _record_table(inv, fs, base, record, report)
-        if t is not None:
-            parts.append(t)
+    ahead = _Ahead(inv, fs, base)
+    try:
+        prompts, metadata = _prompt_table(inv, fs, base, report)
+        parts: list[pd.DataFrame] = [prompts, metadata]
+        early: dict[RecordName, _Recorded] = {}
+        for record in RECORD_FILES:
+            if record == _WAITS_FOR and ahead.busy():
+                # While the helper still parses these, read the file after them now, on the
+                # side: its skips and errors are handed to ``report`` after these, as usual.
+                early[_READ_EARLY] = _Recorded(
+                    lambda rec: _record_table(inv, fs, base, _READ_EARLY, rec, ahead)
+                )
+            if record in early:
+                t = early.pop(record).replay(report)
+            else:
+                t = _record_table(inv, fs, base, record, report, ahead)
+            if t is not None:
+                parts.append(t)
+    finally:
+        ahead.close()
     artifacts = _artifact_table(inv, indexes)
     parts.append(artifacts)
-    ids = pd.Index(sorted(set().union(*(p.index for p in parts))), name="sample_id", dtype="object")
-    table = pd.DataFrame(index=ids)
+    table = pd.DataFrame(index=_sorted_ids(parts))
     for p in parts:
         table = table.join(p, how="left")
     table.insert(0, "edit_type", [s.split("_")[1] for s in table.index])

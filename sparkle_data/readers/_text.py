@@ -16,10 +16,10 @@ import csv
 import json
 import os
 from collections.abc import Callable, Iterator
-from typing import Any, Final, Protocol, TypeVar, Union
+from typing import Any, Final, Generic, Protocol, TypeVar, Union
 
-from sparkle_data.errors import CorruptRecordError, JoinError, SparkleError
-from sparkle_data.layout import SampleId, parse_edit_type
+from sparkle_data.errors import CorruptRecordError, JoinError, LayoutError, SparkleError
+from sparkle_data.layout import SampleId, parse_edit_type, parse_sample_id
 from sparkle_data.policy import OnError, SkipReport
 from sparkle_data.readers._fields import (
     MISSING,
@@ -32,17 +32,31 @@ from sparkle_data.readers._fields import (
 try:
     import orjson
 
-    _orjson_loads: Callable[[bytes], Any] | None = orjson.loads
+    _orjson_loads: Callable[[bytes | memoryview], Any] | None = orjson.loads
 except ImportError:  # pragma: no cover - orjson is a dependency; json is the fallback
     _orjson_loads = None
 
+
+def _no_fast_parse(line: bytes | memoryview) -> Any:  # pragma: no cover - no orjson
+    raise ValueError("orjson is not installed")
+
+
+fast_json_loads: Final[Callable[[bytes | memoryview], Any]] = _orjson_loads or _no_fast_parse
+"""orjson's ``loads`` for the common case; a ``ValueError`` sends a line to
+:func:`parse_json_line` (which also takes what only :mod:`json` accepts, and reports)."""
+
 __all__ = [
+    "SKIPPED",
     "BinaryReadable",
+    "JsonlRecords",
+    "Line",
     "Source",
     "check_unique",
+    "fast_json_loads",
     "iter_csv_rows",
     "iter_jsonl_objects",
     "iter_jsonl_records",
+    "iter_line_views",
     "iter_lines",
     "open_source",
     "resolve_report",
@@ -122,6 +136,32 @@ def iter_lines(
     ``line`` has its ``\\n`` removed (and a trailing ``\\r`` with ``strip_cr``) and, on
     line 1, a UTF-8 BOM; ``terminated`` is False only for a last line with no newline.
     """
+    for number, line, terminated in iter_line_views(source, name=name, strip_cr=strip_cr):
+        yield number, line.tobytes() if isinstance(line, memoryview) else line, terminated
+
+
+Line = bytes | memoryview
+"""A line from :func:`iter_line_views`: ``bytes``, or a read-only view of the chunk it is in."""
+
+
+def _finish_line(number: int, line: bytes, strip_cr: bool) -> bytes:
+    if number == 1 and line.startswith(BOM):
+        line = line[3:]
+    if strip_cr and line.endswith(b"\r"):
+        line = line[:-1]
+    return line
+
+
+def iter_line_views(
+    source: Source, *, name: str, strip_cr: bool = True
+) -> Iterator[tuple[int, Line, bool]]:
+    """:func:`iter_lines` without a copy per line (the loop under every JSONL reader).
+
+    A line that lies inside one read chunk is a ``memoryview`` slice of that chunk (an
+    immutable ``bytes``, so the view stays valid); line 1 and lines spanning chunks are
+    ``bytes``. ``orjson.loads`` takes either; ``bytes(line)`` gives the ``bytes``. The lines,
+    numbers and errors are exactly those of :func:`iter_lines`.
+    """
     with open_source(source) as f:
         pending: list[bytes] = []
         pending_len = 0
@@ -137,8 +177,9 @@ def iter_lines(
                         "mode ('rb') so bytes, BOMs and bad UTF-8 can be reported exactly."
                     )
                 chunk = bytes(chunk)
-            parts = chunk.split(b"\n")
-            if len(parts) == 1:
+            find = chunk.find
+            j = find(b"\n")
+            if j < 0:
                 pending.append(chunk)
                 pending_len += len(chunk)
                 if pending_len > MAX_LINE_BYTES:
@@ -150,29 +191,28 @@ def iter_lines(
                         line=number + 1,
                     )
                 continue
-            if pending:
-                pending.append(parts[0])
-                parts[0] = b"".join(pending)
-                pending = []
-            tail = parts.pop()
-            for line in parts:
+            view = memoryview(chunk)
+            pos = 0
+            if pending or number == 0:
+                pending.append(chunk[:j])
                 number += 1
-                if number == 1 and line.startswith(BOM):
-                    line = line[3:]
-                if strip_cr and line.endswith(b"\r"):
-                    line = line[:-1]
-                yield number, line, True
+                yield number, _finish_line(number, b"".join(pending), strip_cr), True
+                pending = []
+                pos = j + 1
+                j = find(b"\n", pos)
+            while j >= 0:
+                number += 1
+                end = j - 1 if strip_cr and j > pos and chunk[j - 1] == 13 else j  # 13: "\r"
+                yield number, view[pos:end], True
+                pos = j + 1
+                j = find(b"\n", pos)
+            tail = chunk[pos:]
             if tail:
                 pending.append(tail)
             pending_len = len(tail)
         if pending:
-            line = b"".join(pending)
             number += 1
-            if number == 1 and line.startswith(BOM):
-                line = line[3:]
-            if strip_cr and line.endswith(b"\r"):
-                line = line[:-1]
-            yield number, line, False
+            yield number, _finish_line(number, b"".join(pending), strip_cr), False
 
 
 # --------------------------------------------------------------------------- JSONL
@@ -232,6 +272,30 @@ def _preview(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
+def _json_object(
+    number: int, line: bytes, terminated: bool, name: str, report: SkipReport
+) -> tuple[Where, dict[str, object]] | None:
+    """One line as :func:`iter_jsonl_objects` reads it: ``None`` for a blank line or a bad one
+    (handed to ``report.handle``), else ``(where, object)``."""
+    if not line or line.isspace():
+        return None
+    where = Where(name, number)
+    try:
+        obj = parse_json_line(line, where, terminated=terminated)
+        if not isinstance(obj, dict):
+            raise where.invalid(
+                CorruptRecordError,
+                "JSON line",
+                type(obj).__name__,
+                rule="each line must be a JSON object",
+                reason="bad_json",
+            )
+    except CorruptRecordError as e:
+        report.handle(e, reason_of(e))
+        return None
+    return where, obj
+
+
 def iter_jsonl_objects(
     source: Source, *, name: str, report: SkipReport
 ) -> Iterator[tuple[Where, dict[str, object]]]:
@@ -242,23 +306,9 @@ def iter_jsonl_objects(
     (raises when strict, counted when lenient).
     """
     for number, line, terminated in iter_lines(source, name=name):
-        if not line or line.isspace():
-            continue
-        where = Where(name, number)
-        try:
-            obj = parse_json_line(line, where, terminated=terminated)
-            if not isinstance(obj, dict):
-                raise where.invalid(
-                    CorruptRecordError,
-                    "JSON line",
-                    type(obj).__name__,
-                    rule="each line must be a JSON object",
-                    reason="bad_json",
-                )
-        except CorruptRecordError as e:
-            report.handle(e, reason_of(e))
-            continue
-        yield where, obj
+        got = _json_object(number, line, terminated, name, report)
+        if got is not None:
+            yield got
 
 
 _T = TypeVar("_T")
@@ -280,26 +330,102 @@ def iter_jsonl_records(
     ``edit_type`` and ``allowed_edit_types``; then ``convert`` validates the rest. Errors from
     parsing, the id checks and ``convert`` go to ``report.handle``.
     """
-    if edit_type is not None:
-        parse_edit_type(edit_type)
-    seen: dict[str, int] = {}
-    for where, obj in iter_jsonl_objects(source, name=name, report=report):
+    records = JsonlRecords(name, report, edit_type, convert, allowed_edit_types)
+    loads = fast_json_loads
+    parse_id = parse_sample_id
+    seen = records.seen
+    for number, line, terminated in iter_line_views(source, name=name):
+        # The common case inline: orjson gives an object whose id parses and is new. Anything
+        # else goes through records.exact, which redoes the line with every check in order
+        # (nothing is recorded before that point, so redoing it is safe).
+        try:
+            obj = loads(line)
+        except ValueError:
+            obj = None
+        if type(obj) is dict:
+            value = obj.get("id")
+            if type(value) is str:
+                try:
+                    sid = parse_id(value)
+                except LayoutError:
+                    pass
+                else:
+                    where = Where(name, number, value)
+                    if seen.setdefault(value, number) != number:
+                        check_unique(seen, value, where)  # raises the duplicate error
+                    try:
+                        if (edit_type is not None and sid.edit_type != edit_type) or (
+                            allowed_edit_types is not None
+                            and sid.edit_type not in allowed_edit_types
+                        ):
+                            check_edit_type(sid, edit_type, where, allowed=allowed_edit_types)
+                        item = convert(obj, sid, where)
+                    except SparkleError as e:
+                        report.handle(e, reason_of(e))
+                        continue
+                    yield item
+                    continue
+        got = records.exact(number, line, terminated)
+        if got is not SKIPPED:
+            yield got  # type: ignore[misc]  # not SKIPPED: convert's value
+
+
+SKIPPED: Final = object()
+"""What :meth:`JsonlRecords.exact` returns for a blank line or a line handed to the report."""
+
+
+class JsonlRecords(Generic[_T]):
+    """The checks of :func:`iter_jsonl_records` for one file, one line at a time.
+
+    :meth:`exact` runs every check on a line, in order: the slow path of
+    :func:`iter_jsonl_records`, and of the batch readers that validate many lines at once and
+    hand the lines that need a precise error (or a lenient repair) back here.
+    """
+
+    __slots__ = ("allowed", "convert", "edit_type", "name", "report", "seen")
+
+    def __init__(
+        self,
+        name: str,
+        report: SkipReport,
+        edit_type: str | None,
+        convert: Callable[[dict[str, object], SampleId, Where], _T],
+        allowed_edit_types: tuple[str, ...] | None = None,
+    ) -> None:
+        if edit_type is not None:
+            parse_edit_type(edit_type)
+        self.name = name
+        self.report = report
+        self.edit_type = edit_type
+        self.convert = convert
+        self.allowed = allowed_edit_types
+        self.seen: dict[str, int] = {}
+
+    def exact(self, number: int, line: Line, terminated: bool) -> _T | object:
+        """``convert``'s value for the line, or :data:`SKIPPED`."""
+        got = _json_object(number, bytes(line), terminated, self.name, self.report)
+        if got is None:
+            return SKIPPED
+        where, obj = got
         value = obj.get("id", MISSING)
         try:
             sid = check_sample_id(value, where)
         except SparkleError as e:
-            report.handle(e, reason_of(e))
-            continue
+            self.report.handle(e, reason_of(e))
+            return SKIPPED
         key: str = value  # type: ignore[assignment]  # it parsed, so it is the id string
         where = where.at_sample(key)
-        check_unique(seen, key, where)
+        check_unique(self.seen, key, where)
         try:
-            check_edit_type(sid, edit_type, where, allowed=allowed_edit_types)
-            item = convert(obj, sid, where)
+            check_edit_type(sid, self.edit_type, where, allowed=self.allowed)
+            return self.convert(obj, sid, where)
         except SparkleError as e:
-            report.handle(e, reason_of(e))
-            continue
-        yield item
+            self.report.handle(e, reason_of(e))
+            return SKIPPED
+
+    def first_sighting(self, key: str, number: int) -> bool:
+        """Record ``key`` at line ``number`` (as :meth:`exact` does); False if already seen."""
+        return self.seen.setdefault(key, number) == number
 
 
 def check_unique(seen: dict[str, int], key: str, where: Where) -> None:
@@ -320,7 +446,7 @@ def check_unique(seen: dict[str, int], key: str, where: Where) -> None:
 
 
 def _decoded_lines(
-    lines: Iterator[tuple[int, bytes, bool]], bad: dict[int, UnicodeDecodeError]
+    lines: Iterator[tuple[int, Line, bool]], bad: dict[int, UnicodeDecodeError]
 ) -> Iterator[str]:
     """Physical lines decoded for :mod:`csv` with ``\\n`` restored (so quoted newlines survive).
 
@@ -328,12 +454,17 @@ def _decoded_lines(
     CSV row that contains it can be reported (or skipped) as a whole.
     """
     for number, line, terminated in lines:
-        data = line + b"\n" if terminated else line
-        try:
-            yield data.decode("utf-8")
-        except UnicodeDecodeError as e:
-            bad[number] = e
+        try:  # a line decodes iff it does with its newline (which cannot end a UTF-8 sequence)
+            text = str(line, "utf-8")
+        except UnicodeDecodeError:
+            data = bytes(line) + b"\n" if terminated else bytes(line)
+            try:
+                data.decode("utf-8")
+            except UnicodeDecodeError as e:  # the error as the whole line gives it
+                bad[number] = e
             yield data.decode("utf-8", "surrogateescape")
+        else:
+            yield text + "\n" if terminated else text
 
 
 def _header_problem(found: list[str], expected: tuple[str, ...]) -> str:
@@ -360,7 +491,7 @@ def iter_csv_rows(
     number of fields or bad UTF-8 go to ``report.handle``.
     """
     bad: dict[int, UnicodeDecodeError] = {}
-    raw = iter_lines(source, name=name, strip_cr=False)
+    raw = iter_line_views(source, name=name, strip_cr=False)
     reader = csv.reader(_decoded_lines(raw, bad), dialect="excel", strict=True)
     consumed = 0  # physical lines consumed by the csv reader so far
     row = 0

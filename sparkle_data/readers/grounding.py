@@ -25,26 +25,33 @@ when ``round1_labels`` itself repeats a label is an error (reason ``label_mismat
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import TYPE_CHECKING, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal, cast
 
 import numpy as np
 import numpy.typing as npt
 
-from sparkle_data.errors import CorruptRecordError, LayoutError
+from sparkle_data.errors import CorruptRecordError, LayoutError, SparkleError
 from sparkle_data.layout import (
+    _ID_RE,
     BBOX_SCALE,
+    EDIT_TYPES,
     FPS,
     GROUNDING_FPS,
     MAX_FRAMES,
+    METADATA_EDIT_TYPE_ALIASES,
     EditType,
     SampleId,
     canonical_edit_type,
+    parse_edit_type,
+    parse_sample_id,
 )
 from sparkle_data.policy import OnError, SkipReport
+from sparkle_data.readers import _text
 from sparkle_data.readers._fields import (
     MISSING,
     NOWHERE,
@@ -54,8 +61,14 @@ from sparkle_data.readers._fields import (
     reason_of,
 )
 from sparkle_data.readers._text import (
+    SKIPPED,
+    JsonlRecords,
+    Line,
     Source,
+    check_unique,
     iter_jsonl_records,
+    iter_line_views,
+    open_source,
     resolve_report,
     source_name,
 )
@@ -327,6 +340,25 @@ def _check_header(
     sid: SampleId, prompt: object, edit_type: object, labels: object, where: Where
 ) -> tuple[str, EditType, tuple[str, ...]]:
     """``prompt``, ``edit_type`` (canonical, must match the id) and ``round1_labels``."""
+    prompt_text, canonical = _check_prompt_and_type(sid, prompt, edit_type, where)
+    if not isinstance(labels, (list, tuple)):
+        raise where.invalid(
+            CorruptRecordError,
+            "round1_labels",
+            labels,
+            rule="required field is missing" if labels is MISSING else "must be an array",
+            reason="invalid_field",
+        )
+    for j, label in enumerate(labels):
+        if type(label) is not str:  # the f-string below only on the slow path
+            check_text(label, where, f"round1_labels[{j}]")
+    return prompt_text, canonical, tuple(labels)
+
+
+def _check_prompt_and_type(
+    sid: SampleId, prompt: object, edit_type: object, where: Where
+) -> tuple[str, EditType]:
+    """``prompt`` (non-empty) and ``edit_type`` (canonical, must match the id)."""
     prompt_text = check_text(prompt, where, "prompt", nonempty=True)
     raw_type = check_text(edit_type, where, "edit_type")
     try:
@@ -347,17 +379,7 @@ def _check_header(
             rule=f"disagrees with the id's edit type {sid.edit_type!r}",
             reason="edit_type_mismatch",
         )
-    if not isinstance(labels, (list, tuple)):
-        raise where.invalid(
-            CorruptRecordError,
-            "round1_labels",
-            labels,
-            rule="required field is missing" if labels is MISSING else "must be an array",
-            reason="invalid_field",
-        )
-    for j, label in enumerate(labels):
-        check_text(label, where, f"round1_labels[{j}]")
-    return prompt_text, canonical, tuple(labels)
+    return prompt_text, canonical
 
 
 def _check_aligned(
@@ -609,25 +631,80 @@ def load_grounding_summary_table(
     (num_frames * num_labels)``, or 1.0 when there is no slot at all (nothing localised, so a
     ``share <= t`` filter drops it). Validation is exactly that of the ``iter_*`` readers.
     """
-    import pandas as pd
-
     if record not in ("foreground_grounding_r1", "foreground_grounding_r2"):
         raise ValueError(f"Invalid record {record!r}: must be a foreground_grounding_r* file.")
+    report = resolve_report(on_error, report)
+    if edit_type is not None:
+        parse_edit_type(edit_type)
+    path = source_name(source, name)
     with_frames = record == "foreground_grounding_r2"
+    prepared = prepare_summary(source, with_frames=with_frames, name=path, edit_type=edit_type)
+    return summary_table(prepared, name=path, edit_type=edit_type, report=report)
+
+
+# --------------------------------------------------------------------------- summary tables
+
+_SummaryRow = tuple[str, int, int, int]
+"""``sample_id``, ``num_labels``, ``num_frames``, ``num_empty_boxes`` of a kept record."""
+
+_Entry = tuple[int, "bytes | None", bool, "_SummaryRow | None"]
+"""A non-blank line: ``(number, line, terminated, row)``; see :class:`PreparedSummary`."""
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedSummary:
+    """A grounding file read and, where possible, validated in bulk (:func:`prepare_summary`).
+
+    ``entries`` has one ``(number, line, terminated, row)`` per non-blank line, in file order.
+    ``row`` is the line's summary when the bulk check vouched for the line (``line`` is then
+    ``None``), else ``None`` with the line's bytes, for the line-by-line path. ``stop`` is
+    what reading raised after the last entry (a line too long, a text-mode file, an I/O
+    error), to be raised at that point. Preparing has no side effect: nothing is reported,
+    nothing raised; :func:`summary_table` does both, in file order.
+    """
+
+    with_frames: bool
+    entries: list[_Entry]
+    stop: Exception | None
+
+
+def _summary_of(values: _GroundingValues) -> _SummaryRow:
+    """The summary of a record validated by the line-by-line path."""
+    sid, _, _, labels, round1, frames, _ = values
+    slots = (round1,) if frames is None else frames
+    return sid, len(labels), len(slots), sum(f.count(None) for f in slots)
+
+
+def summary_table(
+    prepared: PreparedSummary, *, name: str, edit_type: str | None, report: SkipReport
+) -> pd.DataFrame:
+    """The table of :func:`load_grounding_summary_table` from a prepared file.
+
+    Lines are taken in file order: a vouched line gives its summary after the duplicate-id
+    check, any other line goes through the line-by-line path (:meth:`JsonlRecords.exact`
+    with the full converter, its box problems handed to ``report``), so the table, the
+    errors and the skip counts are exactly those of the ``iter_*`` readers.
+    """
+    import pandas as pd
+
+    records = JsonlRecords(name, report, edit_type, _converter(prepared.with_frames))
     ids: list[str] = []
     counts: list[tuple[int, int, int]] = []
-    for sid, _, _, labels, round1, frames, _ in _iter_values(
-        source,
-        with_frames=with_frames,
-        edit_type=edit_type,
-        name=name,
-        on_error=on_error,
-        report=report,
-    ):
-        slots = (round1,) if frames is None else frames
-        empty = sum(f.count(None) for f in slots)
-        ids.append(sid)
-        counts.append((len(labels), len(slots), empty))
+    for number, line, terminated, row in prepared.entries:
+        if row is None:
+            values = records.exact(number, cast(bytes, line), terminated)
+            if values is SKIPPED:
+                continue
+            values = cast(_GroundingValues, values)
+            for problem in values[-1]:
+                report.handle(problem, reason_of(problem))
+            row = _summary_of(values)
+        elif not records.first_sighting(row[0], number):
+            check_unique(records.seen, row[0], Where(name, number, row[0]))  # raises
+        ids.append(row[0])
+        counts.append(row[1:])
+    if prepared.stop is not None:
+        raise prepared.stop
     table = np.array(counts, dtype=np.int64).reshape(len(counts), 3)
     total = table[:, 0] * table[:, 1]
     share = np.ones(len(counts), dtype=np.float64)
@@ -642,6 +719,449 @@ def load_grounding_summary_table(
         }
     )
     return frame
+
+
+_BULK_BYTES: Final = 64 << 20
+"""Lines checked in one pyarrow call when the whole file cannot be."""
+_BULK_RETRY_LINES: Final = (2048, 64)
+"""A group pyarrow refuses (one bad line fails the parse) is retried in parts this long."""
+_WHITESPACE: Final = frozenset(b" \t\n\r\x0b\x0c")  # bytes.isspace
+_PARSE_BLOCK: Final = 4 << 20
+"""pyarrow's parse block (a longer line fails the parse, and goes to the line-by-line path)."""
+
+
+def prepare_summary(
+    source: Source,
+    *,
+    with_frames: bool,
+    name: str,
+    edit_type: str | None,
+    use_threads: bool = True,
+) -> PreparedSummary:
+    """Read a grounding file and vouch for the lines that pass every check, in bulk.
+
+    Side-effect free (see :class:`PreparedSummary`). :func:`parse_ahead` then
+    :func:`prepare_parsed`; the first half may run on another thread.
+    """
+    parsed = parse_ahead(source, with_frames=with_frames, use_threads=use_threads, one_read=False)
+    return prepare_parsed(parsed, name=name, edit_type=edit_type, use_threads=use_threads)
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedAhead:
+    """A grounding file read whole and, when it is in the form that allows it, its lines
+    ``2 .. n`` parsed by pyarrow in one call (:func:`parse_ahead`): what
+    :func:`prepare_parsed` checks. ``table`` is ``None`` when the file is not in that form.
+
+    ``data`` is the file; ``sizes`` the lengths of the chunks the reads returned (``None``: a
+    regular file read in one go, whose chunks of :data:`_text.CHUNK_SIZE` are implied);
+    ``raw`` the chunks themselves when some were not ``bytes``; ``failure`` what opening or
+    reading raised. The line reader is replayed on exactly those reads when needed.
+    """
+
+    with_frames: bool
+    data: bytes
+    sizes: list[int] | None
+    raw: list[Any] | None
+    failure: Exception | None
+    segments: list[_Segment] | None
+
+
+def parse_ahead(
+    source: Source, *, with_frames: bool, use_threads: bool = False, one_read: bool = True
+) -> ParsedAhead:
+    """Read ``source`` and parse it with pyarrow in one call, when it is in the form that
+    allows it: bytes, at least two lines, no line longer than :data:`_text.MAX_LINE_BYTES`,
+    no blank line (``{"r":}`` fails the parse), so that every line is one row.
+
+    Side-effect free, and a few calls that hold the GIL briefly (the parse releases it): the
+    part of :func:`prepare_summary` that pays on another thread. Nothing is checked here
+    beyond what the parse refuses. ``one_read`` reads a regular file in one ``read()``: the
+    bytes :func:`iter_line_views` would read in chunks (a failing read then raises here, for
+    the caller to read the file the usual way).
+    """
+    chunks, failure = _read_chunks(source, one_read)
+    if one_read and failure is not None:
+        raise failure  # the chunked reads of the line reader may have got further
+    if failure is not None or any(type(c) is not bytes for c in chunks):
+        return ParsedAhead(with_frames, b"", None, chunks, failure, None)
+    data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    sizes = None if one_read else [len(c) for c in chunks]
+    del chunks
+    segments = _parse_whole(data, with_frames, use_threads)
+    return ParsedAhead(with_frames, data, sizes, None, None, segments)
+
+
+def prepare_parsed(
+    parsed: ParsedAhead, *, name: str, edit_type: str | None, use_threads: bool = True
+) -> PreparedSummary:
+    """The checks of :func:`prepare_summary` on a file read (and maybe parsed) ahead."""
+    with_frames = parsed.with_frames
+    whole = prepare_whole(parsed, edit_type=edit_type)
+    if whole is not None:
+        return whole
+    entries: list[_Entry] = []
+    block: list[tuple[int, Line, bool]] = []
+    size = 0
+    stop: Exception | None = None
+    try:
+        for item in iter_line_views(_Replay(parsed), name=name):
+            line = item[1]
+            if not line or (line[0] in _WHITESPACE and bytes(line).isspace()):
+                continue  # blank: the line-by-line path skips it, with no effect
+            block.append(item)
+            size += len(line)
+            if size >= _BULK_BYTES:
+                _vouch(block, with_frames, edit_type, use_threads, entries)
+                block, size = [], 0
+    except Exception as e:  # raised by reading: re-raised after the lines before it
+        stop = e
+    if block:
+        _vouch(block, with_frames, edit_type, use_threads, entries)
+    return PreparedSummary(with_frames, entries, stop)
+
+
+def prepare_whole(parsed: ParsedAhead, *, edit_type: str | None) -> PreparedSummary | None:
+    """:func:`prepare_parsed` when the file was in the form :func:`parse_ahead` parses whole
+    (then a few calls per segment, most of them releasing the GIL), else ``None``."""
+    if parsed.segments is None:
+        return None
+    with_frames = parsed.with_frames
+    rows: list[_SummaryRow | None] = []
+    for segment in parsed.segments:
+        got = None
+        if segment.fields is not None:
+            got = _check_rows(segment.fields, with_frames, edit_type)
+        if got is None:  # pyarrow refused it, or a null somewhere: retried in smaller groups
+            lines = [parsed.data[a:b] for a, b in segment.bounds()]
+            got = _vouch_rows(lines, with_frames, edit_type, False, _BULK_RETRY_LINES)
+        rows += got
+    return PreparedSummary(with_frames, _whole_entries(parsed.data, rows), None)
+
+
+def _read_chunks(source: Source, one_read: bool) -> tuple[list[bytes], Exception | None]:
+    """What :func:`iter_line_views` reads from ``source``, chunk by chunk, and what opening or
+    reading raised (then the chunks before it); replayed by :class:`_Replay`."""
+    chunks: list[bytes] = []
+    try:
+        with open_source(source) as f:
+            while True:
+                chunk = f.read() if one_read else f.read(_text.CHUNK_SIZE)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+    except Exception as e:
+        return chunks, e
+    return chunks, None
+
+
+class _Replay:
+    """A binary file object making the reads of :class:`ParsedAhead` again (same chunks),
+    then raising what reading raised."""
+
+    def __init__(self, parsed: ParsedAhead) -> None:
+        self._parsed = parsed
+        self._raw = list(parsed.raw or ())[::-1]
+        self._sizes = list(parsed.sizes or ())[::-1]
+        self._pos = 0
+
+    def read(self, size: int = -1, /) -> Any:
+        parsed = self._parsed
+        if parsed.raw is not None:
+            if self._raw:
+                return self._raw.pop()
+        elif self._pos < len(parsed.data):
+            step = self._sizes.pop() if parsed.sizes is not None else size
+            chunk = parsed.data[self._pos : self._pos + step]
+            self._pos += step
+            return chunk
+        if parsed.failure is not None:
+            raise parsed.failure
+        return b""
+
+
+@dataclass(frozen=True, slots=True)
+class _Segment:
+    """Lines parsed together by :func:`_parse_whole`: ``count`` lines whose ``\\n`` are at
+    ``ends``, the first starting at ``start``; ``fields`` as :func:`_parse_lines` gives them."""
+
+    start: int
+    ends: npt.NDArray[np.int64]
+    fields: list[Any] | None
+
+    def bounds(self) -> Iterator[tuple[int, int]]:
+        """``(start, stop)`` of each line, its newline left out."""
+        start = self.start
+        for end in self.ends.tolist():
+            yield start, end
+            start = end + 1
+
+
+_SEGMENT_BYTES: Final = 32 << 20
+"""Lines parsed in one pyarrow call by :func:`_parse_whole` (a bad line fails its segment)."""
+
+
+def _parse_whole(data: bytes, with_frames: bool, use_threads: bool) -> list[_Segment] | None:
+    """Lines ``2 .. n`` of ``data`` (``n - 1`` if the last line has no newline) parsed by
+    pyarrow in segments, or ``None`` (see :func:`parse_ahead`). Line 1 (which may hold a BOM)
+    and an unterminated last line are left to the line-by-line path.
+
+    The lines are parsed as they are, with no copy, when each starts with ``{`` and ends
+    with ``}`` (before an optional ``\\r``): no JSON value can then span a newline (inside a
+    value, ``}`` is never followed by ``{``), so a line holds whole values, and with as many
+    rows as lines, exactly one.
+    """
+    nl = _newlines(data)
+    if len(nl) < 2:
+        return None
+    limit = _text.MAX_LINE_BYTES
+    if int(nl[0]) >= limit or len(data) - int(nl[-1]) > limit or int(np.diff(nl).max()) > limit:
+        return None  # the line reader may refuse a line this long: its call
+    codes = np.frombuffer(data, dtype=np.uint8)
+    ends = nl[1:] - 1  # the last byte of lines 2 .. len(nl)
+    ends -= codes[ends] == 13  # before a "\\r" (an empty line then fails the test below)
+    if not ((codes[nl[:-1] + 1] == 0x7B).all() and (codes[ends] == 0x7D).all()):
+        return None
+    segments = []
+    first = 0  # the newline before the segment's first line
+    while first < len(nl) - 1:
+        last = int(np.searchsorted(nl, nl[first] + _SEGMENT_BYTES, side="right")) - 1
+        last = min(max(last, first + 1), len(nl) - 1)
+        start, stop = int(nl[first]) + 1, int(nl[last]) + 1
+        lines = memoryview(data)[start:stop]
+        fields = _parse_lines(lines, last - first, with_frames, use_threads, wrapped=False)
+        segments.append(_Segment(start, nl[first + 1 : last + 1], fields))
+        first = last
+    return segments
+
+
+def _newlines(data: bytes, step: int = 16 << 20) -> npt.NDArray[np.int64]:
+    """Where the ``\\n`` of ``data`` are (in windows, to keep the temporaries small)."""
+    codes = np.frombuffer(data, dtype=np.uint8)
+    found = [np.flatnonzero(codes[i : i + step] == 10) + i for i in range(0, len(codes), step)]
+    return np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
+
+
+def _whole_entries(data: bytes, rows: list[_SummaryRow | None]) -> list[_Entry]:
+    """The entries of a file whose lines ``2 .. len(rows) + 1`` are ``rows``; the others
+    (line 1, an unterminated last line, lines not vouched for) as the line reader gives them."""
+    if all(row is not None for row in rows):  # only the first and last lines are needed
+        bounds = [-1, data.index(b"\n")]
+        tail = data.rindex(b"\n")
+    else:
+        found = _newlines(data).tolist()
+        bounds, tail = [-1, *found], found[-1]
+
+    def exact(number: int, terminated: bool) -> _Entry:
+        start = bounds[number - 1] + 1 if terminated else tail + 1
+        line = data[start : bounds[number]] if terminated else data[start:]
+        if number == 1 and line.startswith(_text.BOM):
+            line = line[3:]
+        if line.endswith(b"\r"):
+            line = line[:-1]
+        return (number, line, terminated, None)
+
+    entries = [exact(1, True)]
+    entries += [
+        (number, None, True, row) if row is not None else exact(number, True)
+        for number, row in enumerate(rows, start=2)
+    ]
+    if tail < len(data) - 1:  # an unterminated last line
+        entries.append(exact(len(rows) + 2, False))
+    return entries
+
+
+def _vouch(
+    block: list[tuple[int, Line, bool]],
+    with_frames: bool,
+    edit_type: str | None,
+    use_threads: bool,
+    entries: list[_Entry],
+) -> None:
+    """Append the entries of ``block`` (its lines checked by :func:`_vouch_rows`)."""
+    lines = [line for _, line, _ in block]
+    rows = _vouch_rows(lines, with_frames, edit_type, use_threads, _BULK_RETRY_LINES)
+    for (number, line, terminated), row in zip(block, rows, strict=True):
+        entries.append((number, None if row is not None else bytes(line), terminated, row))
+
+
+def _vouch_rows(
+    lines: Sequence[Line],
+    with_frames: bool,
+    edit_type: str | None,
+    use_threads: bool,
+    retry: tuple[int, ...],
+) -> list[_SummaryRow | None]:
+    """:func:`_bulk_rows` of ``lines``; a group pyarrow refuses is retried in parts."""
+    wrapped = b'{"r":' + b'}\n{"r":'.join(lines) + b"}\n"
+    rows = _bulk_rows(wrapped, len(lines), with_frames, edit_type, use_threads)
+    if rows is not None:
+        return rows
+    parts = [p for p in retry if p < len(lines)]
+    if not parts:
+        return [None] * len(lines)
+    out: list[_SummaryRow | None] = []
+    for start in range(0, len(lines), parts[0]):
+        part = lines[start : start + parts[0]]
+        out += _vouch_rows(part, with_frames, edit_type, use_threads, tuple(parts[1:]))
+    return out
+
+
+@functools.lru_cache(maxsize=4)
+def _bulk_schema(with_frames: bool, wrapped: bool) -> Any:
+    """The record's keys and types, as the value of ``r`` when the lines are ``wrapped``."""
+    import pyarrow as pa
+
+    obj = pa.struct([("bbox_2d", pa.list_(pa.int64())), ("label", pa.string())])
+    fields = [
+        ("id", pa.string()),
+        ("prompt", pa.string()),
+        ("edit_type", pa.string()),
+        ("round1_labels", pa.list_(pa.string())),
+        ("round1_objects", pa.list_(obj)),
+    ]
+    if with_frames:
+        fields.append(("frame_objects", pa.list_(pa.list_(obj))))
+    return pa.schema([("r", pa.struct(fields))]) if wrapped else pa.schema(fields)
+
+
+@functools.lru_cache(maxsize=8)
+def _raw_edit_types(edit_type: str) -> tuple[str, ...]:
+    """The ``edit_type`` values :func:`canonical_edit_type` maps to ``edit_type``."""
+    names = (*METADATA_EDIT_TYPE_ALIASES, *EDIT_TYPES)
+    return tuple(n for n in names if canonical_edit_type(n) == edit_type)
+
+
+def _bulk_rows(
+    wrapped: bytes, count: int, with_frames: bool, edit_type: str | None, use_threads: bool
+) -> list[_SummaryRow | None] | None:
+    """The summary of each line the bulk check vouches for (``None`` for the others), or
+    ``None`` when pyarrow refuses the lines as a whole.
+
+    ``wrapped`` holds ``count`` lines, each as ``{"r": <line>}``; pyarrow parses them against
+    a schema of exactly the record's keys (an unexpected key anywhere is an error), one row
+    per line: so a row is a line that is one JSON object holding only those keys, each at
+    most once, with the schema's types (``int64`` boxes: a float, a bool, NaN or an integer
+    past 64 bits is refused). With every string valid UTF-8 (``validate(full=True)``) and no
+    ``null`` (a missing key reads as ``null``), such a line is one orjson parses to the same
+    values. The rest is checked here as the line-by-line path checks it: the id
+    (:data:`~sparkle_data.layout._ID_RE`, the file's edit type), the header (as
+    :func:`_check_prompt_and_type`), at most 11 frames, every object list listing exactly
+    ``round1_labels`` in order, every box ``[]`` or four ints with ``0 <= x1 <= x2 <= 1000``
+    and ``0 <= y1 <= y2 <= 1000``: the records where :func:`_objects` keeps every box as it
+    is and reports nothing. Any other line is left to that path.
+    """
+    fields = _parse_lines(wrapped, count, with_frames, use_threads, wrapped=True)
+    return None if fields is None else _check_rows(fields, with_frames, edit_type)
+
+
+def _parse_lines(
+    lines: bytes | memoryview, count: int, with_frames: bool, use_threads: bool, *, wrapped: bool
+) -> Any:
+    """pyarrow's parse of ``count`` lines (see :func:`_bulk_rows`, :func:`_parse_whole`), or
+    ``None``: the record's fields, one array per key."""
+    import pyarrow as pa
+    import pyarrow.json as pj
+
+    try:
+        table = pj.read_json(
+            pa.BufferReader(pa.py_buffer(lines)),
+            read_options=pj.ReadOptions(use_threads=use_threads, block_size=_PARSE_BLOCK),
+            parse_options=pj.ParseOptions(
+                explicit_schema=_bulk_schema(with_frames, wrapped),
+                unexpected_field_behavior="error",
+            ),
+        )
+        table.validate(full=True)  # UTF-8, which the JSON reader does not check
+    except pa.ArrowException:
+        return None
+    if table.num_rows != count:
+        return None
+    if not wrapped:
+        return [column.combine_chunks() for column in table.columns]
+    rec = table.column(0).combine_chunks()
+    return None if rec.null_count else rec.flatten()  # a line that is null
+
+
+def _check_rows(
+    fields: list[Any], with_frames: bool, edit_type: str | None
+) -> list[_SummaryRow | None] | None:
+    """The checks of :func:`_bulk_rows` on parsed lines (one array per key): a summary or
+    ``None`` per line; ``None`` if some value is ``null`` (which line is then not known)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    ids, prompts, types, labels, round1 = fields[:5]
+    label_values = labels.flatten()
+    n = len(ids)
+    # (object lists, the row of each list): round1_objects, then each frame of frame_objects
+    groups: list[tuple[Any, npt.NDArray[np.int64]]] = [(round1, np.arange(n))]
+    n_frames = np.ones(n, dtype=np.int64)
+    if with_frames:
+        n_frames, _ = _list_bounds(fields[5])
+        groups.append((fields[5].flatten(), np.repeat(np.arange(n), n_frames)))
+    arrays = [*fields, label_values]
+    flat = []
+    for object_lists, owner in groups:
+        objects = object_lists.flatten()
+        boxes, object_labels = objects.flatten()
+        flat.append((object_lists, owner, objects, boxes, object_labels))
+        arrays += [object_lists, objects, boxes, object_labels, boxes.flatten()]
+    if any(a.null_count for a in arrays):
+        return None  # a missing key or a null somewhere: rare, left to smaller groups
+    n_labels, label_start = _list_bounds(labels)
+    ok = n_frames <= MAX_GROUNDING_FRAMES
+    empty = np.zeros(n, dtype=np.int64)
+    for object_lists, owner, objects, boxes, object_labels in flat:
+        length, start = _list_bounds(object_lists)
+        of_list = np.repeat(np.arange(len(length)), length)  # the list of each object
+        row = owner[of_list]
+        position = np.arange(len(objects)) - start[of_list]
+        bad = position >= n_labels[row]  # more objects than labels
+        if len(label_values):
+            index = np.minimum(label_start[row] + position, len(label_values) - 1)
+            same = pc.equal(object_labels, label_values.take(pa.array(index)))
+            bad |= ~same.to_numpy(zero_copy_only=False)
+        box_len, box_start = _list_bounds(boxes)
+        bad |= (box_len != 0) & (box_len != 4)
+        four = box_start[box_len == 4]
+        if len(four):
+            v = boxes.flatten().to_numpy()
+            x1, y1, x2, y2 = v[four], v[four + 1], v[four + 2], v[four + 3]
+            bad[box_len == 4] |= (
+                (x1 < 0) | (y1 < 0) | (x2 > BBOX_SCALE) | (y2 > BBOX_SCALE) | (x1 > x2) | (y1 > y2)
+            )
+        bad_list = (length != n_labels[owner]) | (
+            np.bincount(of_list, weights=bad, minlength=len(length)) > 0
+        )
+        ok &= np.bincount(owner, weights=bad_list, minlength=n) == 0
+        # the slots counted: those of the frames for r2, of round 1 for r1 (the last group)
+        empty = np.bincount(row, weights=box_len == 0, minlength=n).astype(np.int64)
+    # the header, as _check_prompt_and_type and the id checks would find it
+    ok &= pc.match_substring_regex(ids, f"^(?:{_ID_RE.pattern})$").to_numpy(zero_copy_only=False)
+    if edit_type is not None:
+        ok &= pc.starts_with(ids, f"Sparkle_{edit_type}_").to_numpy(zero_copy_only=False)
+        raw_ok = pc.is_in(types, value_set=pa.array(_raw_edit_types(edit_type), pa.string()))
+        ok &= raw_ok.to_numpy(zero_copy_only=False)
+    id_list = ids.to_pylist()
+    # a prompt starting with a printable ASCII character is not blank; the others, and the
+    # raw edit types when the file's edit type is not given, are checked one by one
+    plain = pc.match_substring_regex(prompts, "^[!-~]").to_numpy(zero_copy_only=False)
+    for i in np.flatnonzero(ok & ~plain if edit_type is not None else ok).tolist():
+        try:
+            _check_prompt_and_type(
+                parse_sample_id(id_list[i]), prompts[i].as_py(), types[i].as_py(), NOWHERE
+            )
+        except SparkleError:
+            ok[i] = False
+    counts = zip(id_list, n_labels.tolist(), n_frames.tolist(), empty.tolist(), strict=True)
+    return [row if good else None for row, good in zip(counts, ok.tolist(), strict=True)]
+
+
+def _list_bounds(lists: Any) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Lengths of the lists of a pyarrow list array, and where each starts in ``flatten()``."""
+    offsets = lists.offsets.to_numpy().astype(np.int64)
+    return np.diff(offsets), offsets[:-1] - offsets[0]
 
 
 # --------------------------------------------------------------------------- frames, arrays

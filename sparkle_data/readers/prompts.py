@@ -15,13 +15,16 @@ them in a :class:`~sparkle_data.policy.SkipReport`. Duplicate ids always raise
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Final, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Final, Generic, Protocol, TypeVar
 
 from sparkle_data.errors import CorruptRecordError, JoinError, LayoutError, SparkleError
 from sparkle_data.layout import (
     EDIT_TYPES,
+    METADATA_EDIT_TYPE_ALIASES,
     PROMPTS_CSV_COLUMNS,
     EditType,
     SampleId,
@@ -50,6 +53,9 @@ from sparkle_data.readers._text import (
     source_name,
 )
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 __all__ = [
     "JoinReport",
     "MetadataRecord",
@@ -60,21 +66,59 @@ __all__ = [
     "iter_prompts_csv",
     "join_prompts",
     "load_metadata_jsonl",
+    "load_metadata_table",
     "load_prompts_csv",
+    "load_prompts_table",
 ]
 
 _OPENVE3M: Final = "openve3m"
 
 
+_D = TypeVar("_D", "PromptRow", "MetadataRecord")
+
+
+def _checked(cls: type[_D], values: tuple[object, ...]) -> _D:
+    """A ``cls`` holding ``values`` that already passed every check of ``cls.__post_init__``
+    (the readers run those very checks, with the file location, before building a record),
+    so they are not run a second time. ``__post_init__`` of these records only checks; it
+    changes nothing (``tests/test_readers_fastpath.py`` holds both to that)."""
+    record = object.__new__(cls)
+    for field, value in zip(_field_names(cls), values, strict=True):
+        object.__setattr__(record, field, value)
+    return record
+
+
+def _field_names(cls: type) -> tuple[str, ...]:
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    return names
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
 # --------------------------------------------------------------------------- CSV rows
 
 
+@functools.cache
+def _relpath_affixes(edit_type: EditType, artifact: str) -> tuple[str, str]:
+    """``(prefix, suffix)`` such that ``artifact_relpath(sid, artifact) == prefix + str(sid) +
+    suffix`` for the ids of ``edit_type``, read off :func:`artifact_relpath` itself."""
+    probe = SampleId(edit_type, 0)
+    prefix, sep, suffix = artifact_relpath(probe, artifact).partition(str(probe))
+    if not sep:  # pragma: no cover - the layout puts the id in every artifact path
+        raise AssertionError(f"{artifact} paths do not hold the sample id")
+    return prefix, suffix
+
+
 def _check_video_path(
-    value: object, sid: SampleId, *, field: str, artifact: str, other: str, where: Where
+    value: object, sid: SampleId, text: str, *, field: str, artifact: str, other: str, where: Where
 ) -> None:
-    expected = artifact_relpath(sid, artifact)
-    if value == expected:
+    """``value`` must be ``artifact_relpath(sid, artifact)``; ``text`` is ``str(sid)``."""
+    prefix, suffix = _relpath_affixes(sid.edit_type, artifact)
+    if value == prefix + text + suffix:
         return
+    expected = artifact_relpath(sid, artifact)
     hint = "Metadata paths are never opened as given; they must equal the card's layout."
     if value == artifact_relpath(sid, other):
         hint = "src_video and tgt_video look swapped. " + hint
@@ -91,9 +135,11 @@ def _check_video_path(
 def _check_prompt_fields(
     sid: SampleId, prompt: object, src_video: object, tgt_video: object, where: Where
 ) -> None:
+    text = str(sid)
     _check_video_path(
         src_video,
         sid,
+        text,
         field="src_video",
         artifact="source_video",
         other="edited_video",
@@ -102,6 +148,7 @@ def _check_prompt_fields(
     _check_video_path(
         tgt_video,
         sid,
+        text,
         field="tgt_video",
         artifact="edited_video",
         other="source_video",
@@ -134,6 +181,56 @@ class PromptRow:
         return parse_sample_id(self.sample_id).edit_type
 
 
+def _prompt_rows(
+    source: Source,
+    *,
+    edit_type: str | None,
+    name: str | None,
+    on_error: OnError,
+    report: SkipReport | None,
+) -> Iterator[tuple[str, str, str, str]]:
+    """``(task, prompt, src_video, tgt_video)`` of each valid row: the rows of
+    :func:`iter_prompts_csv` (and :func:`load_prompts_table`), checked once."""
+    if edit_type is not None:
+        parse_edit_type(edit_type)
+    report = resolve_report(on_error, report)
+    path = source_name(source, name)
+    seen: dict[str, int] = {}
+    for where, fields in iter_csv_rows(
+        source, name=path, header=PROMPTS_CSV_COLUMNS, report=report
+    ):
+        prompt, src_video, tgt_video, task = fields
+        try:
+            sid = parse_sample_id(task)
+        except LayoutError:
+            try:
+                sid = check_sample_id(task, where, field="task")  # raises, with the location
+            except SparkleError as e:
+                report.handle(e, reason_of(e))
+                continue
+        where = where.at_sample(task)
+        if seen.setdefault(task, where.line or 0) != (where.line or 0):
+            check_unique(seen, task, where)  # raises the duplicate error
+        et = sid.edit_type
+        src_prefix, src_suffix = _relpath_affixes(et, "source_video")
+        tgt_prefix, tgt_suffix = _relpath_affixes(et, "edited_video")
+        if (  # the common case, checked as check_edit_type and _check_prompt_fields check it
+            (edit_type is None or et == edit_type)
+            and src_video == src_prefix + task + src_suffix
+            and tgt_video == tgt_prefix + task + tgt_suffix
+            and prompt.strip()
+        ):
+            yield task, prompt, src_video, tgt_video
+            continue
+        try:
+            check_edit_type(sid, edit_type, where)
+            _check_prompt_fields(sid, prompt, src_video, tgt_video, where)
+        except SparkleError as e:
+            report.handle(e, reason_of(e))
+            continue
+        yield task, prompt, src_video, tgt_video
+
+
 def iter_prompts_csv(
     source: Source,
     *,
@@ -149,28 +246,10 @@ def iter_prompts_csv(
     ``prompt,src_video,tgt_video,task``. With ``edit_type``, rows of another edit type are
     errors. Errors name the file, the CSV data row and the physical line it starts on.
     """
-    if edit_type is not None:
-        parse_edit_type(edit_type)
-    report = resolve_report(on_error, report)
-    path = source_name(source, name)
-    seen: dict[str, int] = {}
-    for where, (prompt, src_video, tgt_video, task) in iter_csv_rows(
-        source, name=path, header=PROMPTS_CSV_COLUMNS, report=report
+    for values in _prompt_rows(
+        source, edit_type=edit_type, name=name, on_error=on_error, report=report
     ):
-        try:
-            sid = check_sample_id(task, where, field="task")
-        except SparkleError as e:
-            report.handle(e, reason_of(e))
-            continue
-        where = where.at_sample(task)
-        check_unique(seen, task, where)
-        try:
-            check_edit_type(sid, edit_type, where)
-            _check_prompt_fields(sid, prompt, src_video, tgt_video, where)
-        except SparkleError as e:
-            report.handle(e, reason_of(e))
-            continue
-        yield PromptRow(task, prompt, src_video, tgt_video)
+        yield _checked(PromptRow, values)
 
 
 def load_prompts_csv(
@@ -187,6 +266,36 @@ def load_prompts_csv(
     )
 
 
+def load_prompts_table(
+    source: Source,
+    *,
+    edit_type: str | None = None,
+    name: str | None = None,
+    on_error: OnError = "error",
+    report: SkipReport | None = None,
+) -> pd.DataFrame:
+    """Read a prompts CSV into a DataFrame, fast (no :class:`PromptRow` is built).
+
+    Columns ``sample_id`` (the ``task`` column) and ``prompt``, rows in file order.
+    ``src_video`` and ``tgt_video`` are checked as :func:`iter_prompts_csv` checks them, then
+    dropped: they are ``artifact_relpath(sample_id, ...)`` by rule. Validation is exactly that
+    of :func:`iter_prompts_csv`.
+    """
+    import pandas as pd
+
+    ids: list[str] = []
+    prompts: list[str] = []
+    for task, prompt, _, _ in _prompt_rows(
+        source, edit_type=edit_type, name=name, on_error=on_error, report=report
+    ):
+        ids.append(task)
+        prompts.append(prompt)
+    table: pd.DataFrame = pd.DataFrame(
+        {"sample_id": pd.array(ids, dtype="str"), "prompt": pd.array(prompts, dtype="str")}
+    )
+    return table
+
+
 # --------------------------------------------------------------------------- metadata JSONL
 
 
@@ -197,7 +306,8 @@ def _check_metadata_fields(
     chosen_keyword: object,
     original_scene: object,
     where: Where,
-) -> None:
+) -> tuple[str, str] | None:
+    """Check the fields of a metadata record; ``(subtheme, scene)`` of its keyword, if any."""
     check_text(prompt, where, "prompt", nonempty=True)
     raw = check_text(raw_edit_type, where, "metadata.edit_type")
     try:
@@ -221,6 +331,7 @@ def _check_metadata_fields(
             rule=f"disagrees with the id's edit type {sid.edit_type!r}",
             reason="edit_type_mismatch",
         )
+    split: tuple[str, str] | None = None
     if chosen_keyword is None:
         if canonical != _OPENVE3M:
             raise where.invalid(
@@ -233,7 +344,7 @@ def _check_metadata_fields(
     else:
         keyword = check_text(chosen_keyword, where, "metadata.chosen_keyword")
         try:
-            split_chosen_keyword(keyword)
+            split = split_chosen_keyword(keyword)
         except LayoutError:
             raise where.invalid(
                 LayoutError,
@@ -243,6 +354,7 @@ def _check_metadata_fields(
                 reason="invalid_field",
             ) from None
     check_text(original_scene, where, "metadata.original_scene")
+    return split
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,8 +399,12 @@ class MetadataRecord:
         return None if self.chosen_keyword is None else split_chosen_keyword(self.chosen_keyword)[1]
 
 
-def _metadata_from_json(obj: dict[str, object], sid: SampleId, where: Where) -> MetadataRecord:
-    """Validate one parsed metadata line (shared with Sparkle-Bench's metadata reader).
+_MetadataValues = tuple[str, str, "str | None", str, "tuple[str, str] | None"]
+"""``prompt``, ``raw_edit_type``, ``chosen_keyword``, ``original_scene``, split keyword."""
+
+
+def _metadata_values(obj: dict[str, object], sid: SampleId, where: Where) -> _MetadataValues:
+    """Validate one parsed metadata line (the one rule set of every metadata reader).
 
     For openve3m an absent, ``null`` or empty ``chosen_keyword`` reads as ``None``.
     """
@@ -307,8 +423,43 @@ def _metadata_from_json(obj: dict[str, object], sid: SampleId, where: Where) -> 
     if keyword == "" and sid.edit_type == _OPENVE3M:
         keyword = None
     scene = meta.get("original_scene", MISSING)
-    _check_metadata_fields(sid, prompt, raw, keyword, scene, where)
-    return MetadataRecord(str(sid), prompt, raw, keyword, scene)  # type: ignore[arg-type]
+    if (  # the common case, checked as _check_metadata_fields checks it
+        type(prompt) is str
+        and type(raw) is str
+        and type(keyword) is str
+        and type(scene) is str
+        and prompt.strip()
+        and _CANONICAL.get(raw) == sid.edit_type
+    ):
+        try:
+            return prompt, raw, keyword, scene, split_chosen_keyword(keyword)
+        except LayoutError:
+            pass  # reported below, with the location
+    split = _check_metadata_fields(sid, prompt, raw, keyword, scene, where)
+    return prompt, raw, keyword, scene, split  # type: ignore[return-value]  # checked above
+
+
+_CANONICAL: Final[dict[str, EditType]] = {
+    name: canonical_edit_type(name) for name in (*METADATA_EDIT_TYPE_ALIASES, *EDIT_TYPES)
+}
+"""``canonical_edit_type`` of every name it accepts."""
+
+
+def _metadata_from_json(obj: dict[str, object], sid: SampleId, where: Where) -> MetadataRecord:
+    """Validate one parsed metadata line (shared with Sparkle-Bench's metadata reader)."""
+    prompt, raw, keyword, scene, _ = _metadata_values(obj, sid, where)
+    return _checked(MetadataRecord, (str(sid), prompt, raw, keyword, scene))
+
+
+_MetadataRow = tuple[str, "str | None", "str | None", "str | None", str]
+
+
+def _metadata_row(obj: dict[str, object], sid: SampleId, where: Where) -> _MetadataRow:
+    """``sample_id``, ``chosen_keyword``, ``subtheme``, ``scene``, ``original_scene``."""
+    _, _, keyword, scene, split = _metadata_values(obj, sid, where)
+    if split is None:
+        return str(sid), keyword, None, None, scene
+    return str(sid), keyword, split[0], split[1], scene
 
 
 def iter_metadata_jsonl(
@@ -343,6 +494,56 @@ def load_metadata_jsonl(
             source, edit_type=edit_type, name=name, on_error=on_error, report=report
         )
     )
+
+
+def _metadata_rows(
+    source: Source,
+    *,
+    edit_type: str | None,
+    name: str | None,
+    on_error: OnError,
+    report: SkipReport | None,
+) -> Iterator[_MetadataRow]:
+    """The rows of :func:`load_metadata_table`: the records of :func:`iter_metadata_jsonl`."""
+    return iter_jsonl_records(
+        source,
+        name=source_name(source, name),
+        report=resolve_report(on_error, report),
+        edit_type=edit_type,
+        convert=_metadata_row,
+    )
+
+
+def load_metadata_table(
+    source: Source,
+    *,
+    edit_type: str | None = None,
+    name: str | None = None,
+    on_error: OnError = "error",
+    report: SkipReport | None = None,
+) -> pd.DataFrame:
+    """Read a metadata JSONL into a DataFrame, fast (no :class:`MetadataRecord` is built).
+
+    Columns ``sample_id``, ``chosen_keyword``, ``subtheme``, ``scene`` (missing without a
+    keyword: openve3m) and ``original_scene`` (string dtype), rows in file order. Validation
+    is exactly that of :func:`iter_metadata_jsonl`.
+    """
+    import pandas as pd
+
+    rows = list(
+        _metadata_rows(source, edit_type=edit_type, name=name, on_error=on_error, report=report)
+    )
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(_METADATA_COLUMNS)
+    table: pd.DataFrame = pd.DataFrame(
+        {
+            key: pd.array(list(values), dtype="str")
+            for key, values in zip(_METADATA_COLUMNS, columns, strict=True)
+        }
+    )
+    return table
+
+
+_METADATA_COLUMNS: Final = ("sample_id", "chosen_keyword", "subtheme", "scene", "original_scene")
 
 
 # --------------------------------------------------------------------------- join

@@ -22,6 +22,7 @@ Two ways to read each file, with one set of rules:
 from __future__ import annotations
 
 import functools
+import itertools
 import operator
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -36,6 +37,8 @@ from sparkle_data.policy import OnError, SkipReport
 from sparkle_data.readers._fields import (
     MISSING,
     NOWHERE,
+    SCORE_MAX,
+    SCORE_MIN,
     Where,
     check_sample_id,
     check_score,
@@ -147,18 +150,40 @@ class ImageEditScore:
         )
 
 
+_image_scores: Final = operator.itemgetter(*_IMAGE_SCORES)
+_image_texts: Final = operator.itemgetter(*_IMAGE_TEXTS)
+
+
 def _image_from_json(
     obj: dict[str, object], sid: SampleId, where: Where
 ) -> tuple[str, _ImageFields]:
     es = obj.get("editscore", MISSING)
     if not isinstance(es, dict):
         raise _bad_editscore(es, where, "object")
-    return str(sid), _check_image(
-        obj.get("prompt", MISSING),
-        [es.get(k, MISSING) for k in _IMAGE_SCORES],
-        [es.get(k, MISSING) for k in _IMAGE_TEXTS],
-        where,
-    )
+    prompt = obj.get("prompt", MISSING)
+    try:
+        scores, texts = _image_scores(es), _image_texts(es)
+    except KeyError:
+        scores = [es.get(k, MISSING) for k in _IMAGE_SCORES]
+        texts = [es.get(k, MISSING) for k in _IMAGE_TEXTS]
+    else:
+        a, b, c, d = scores
+        if (  # the common case, checked as _check_image checks it: float scores in [0, 10]
+            type(a) is float
+            and type(b) is float
+            and type(c) is float
+            and type(d) is float
+            and SCORE_MIN <= a <= SCORE_MAX
+            and SCORE_MIN <= b <= SCORE_MAX
+            and SCORE_MIN <= c <= SCORE_MAX
+            and SCORE_MIN <= d <= SCORE_MAX
+            and type(texts[0]) is str
+            and type(texts[1]) is str
+            and type(prompt) is str
+            and prompt.strip()
+        ):
+            return str(sid), (prompt, a, b, c, d, *texts)
+    return str(sid), _check_image(prompt, scores, texts, where)
 
 
 def iter_image_scores(
@@ -428,6 +453,67 @@ def _video_converter(num_frames: int | None) -> _VideoConvert:
     return convert
 
 
+_VideoRow = tuple[list[int], list[float]]
+"""``frame_indices`` and, frame after frame, ``SC_score, PQ_score, O_score``."""
+
+
+def _video_table_converter(
+    num_frames: int,
+) -> Callable[[dict[str, object], SampleId, Where], _VideoRow]:
+    """The converter of :func:`load_video_score_table`: the numbers of a record.
+
+    The common case is checked as a whole: ``num_frames`` entries, each an object with the
+    seven keys, its three scores ``float`` in ``[0, 10]`` (not NaN) and its four texts
+    ``str``; ``frame_indices`` as many strictly increasing ``int`` in ``[0, 81)``; a
+    non-empty prompt. Those are records :func:`_video_converter` keeps with these very
+    numbers. Any other record (``int`` scores included) goes through
+    :func:`_video_converter`, which says what is wrong.
+    """
+    detailed = _video_converter(num_frames)
+    types = (float, float, float, str, str, str, str) * num_frames
+    index_types = (int,) * num_frames
+    scores_at = operator.itemgetter(
+        *(7 * i + j for i in range(num_frames) for j in range(len(_FRAME_SCORES)))
+    )
+
+    def convert(obj: dict[str, object], sid: SampleId, where: Where) -> _VideoRow:
+        entries = obj.get("editscore")
+        indices = obj.get("frame_indices")
+        prompt = obj.get("prompt")
+        if (
+            type(entries) is list
+            and type(indices) is list
+            and len(entries) == num_frames
+            and type(prompt) is str
+            and prompt.strip()
+            and tuple(map(type, indices)) == index_types
+            and indices[0] >= 0
+            and indices[-1] < MAX_FRAMES
+            and all(map(operator.lt, indices, indices[1:]))
+        ):
+            try:
+                values = tuple(itertools.chain.from_iterable(map(_frame_values, entries)))
+            except (KeyError, TypeError):  # a key missing, an entry not an object
+                pass
+            else:
+                if tuple(map(type, values)) == types:
+                    scores = scores_at(values)
+                    if (
+                        min(scores) >= SCORE_MIN  # past a NaN, min and max still see the
+                        and max(scores) <= SCORE_MAX  # others; a NaN first fails them
+                        and _not_nan(sum(scores))  # NaN if any score is NaN
+                    ):
+                        return indices, list(scores)
+        _, _, checked, frames = detailed(obj, sid, where)
+        return list(checked), [v for fields in frames for v in fields[:3]]
+
+    return convert
+
+
+def _not_nan(value: float) -> bool:
+    return value == value
+
+
 def _check_num_frames(num_frames: int | None, *, required: bool) -> None:
     if num_frames is None and not required:
         return
@@ -512,17 +598,22 @@ def load_video_score_table(
     ids: list[str] = []
     flat_indices: list[int] = []
     flat_scores: list[float] = []
-    for sid, _prompt, indices, frames in iter_jsonl_records(
+    table_converter = _video_table_converter(num_frames)
+
+    def convert(obj: dict[str, object], sid: SampleId, where: Where) -> None:
+        indices, scores = table_converter(obj, sid, where)
+        ids.append(str(sid))
+        flat_indices.extend(indices)
+        flat_scores.extend(scores)
+
+    for _ in iter_jsonl_records(
         source,
         name=source_name(source, name),
         report=resolve_report(on_error, report),
         edit_type=edit_type,
-        convert=_video_converter(num_frames),
+        convert=convert,
     ):
-        ids.append(sid)
-        flat_indices.extend(indices)
-        for fields in frames:
-            flat_scores.extend(fields[:3])
+        pass
     n = len(ids)
     index_array = np.array(flat_indices, dtype=np.int64).reshape(n, num_frames)
     # (rows, frames, [SC, PQ, O])
