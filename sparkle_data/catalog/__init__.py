@@ -5,6 +5,7 @@ See ``docs/catalog.md``.
 
 from sparkle_data.catalog.inventory import Inventory, scan_inventory
 from sparkle_data.catalog.model import ArtifactLocation, Catalog, build_catalog
+from sparkle_data.catalog.select import select_ids
 from sparkle_data.catalog.table import PIPELINE_ORDER
 
 __all__ = [
@@ -14,4 +15,5 @@ __all__ = [
     "Inventory",
     "build_catalog",
     "scan_inventory",
+    "select_ids",
 ]

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import torch.distributed as dist
 from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
 from sparkle_data.catalog.model import Catalog, build_catalog
+from sparkle_data.catalog.select import Predicate, select_ids
 from sparkle_data.dataset.fields import DEFAULT_FIELDS, VIDEO_FIELDS, check_fields
 from sparkle_data.dataset.order import (
     STATE_VERSION,
@@ -23,48 +23,13 @@ from sparkle_data.dataset.order import (
 )
 from sparkle_data.dataset.sample import Output, SampleLoader
 from sparkle_data.errors import SparkleError
-from sparkle_data.layout import parse_sample_id
 from sparkle_data.policy import OnError, SkipReport
 from sparkle_data.sampling import BoxFrames, FrameMismatch, FrameSampler, Resize
 
 if TYPE_CHECKING:
-    import pandas as pd
+    pass
 
 __all__ = ["SparkleDataset", "SparkleMapDataset", "select_ids"]
-
-Predicate = Callable[["pd.DataFrame"], Any]
-
-
-def select_ids(
-    catalog: Catalog,
-    *,
-    edit_types: Sequence[str] | None = None,
-    ids: Sequence[str] | None = None,
-    where: Predicate | None = None,
-) -> list[str]:
-    """Corpus sample ids (sorted) that pass every given constraint, before any byte is read.
-
-    ``where`` is evaluated on the catalog table (a pandas DataFrame, one row per sample) and
-    must return a boolean mask: a callable, or an object with ``mask(table)``.
-    """
-    t = catalog.table
-    keep = t["in_corpus"].to_numpy(copy=True)
-    if edit_types is not None:
-        keep &= t["edit_type"].isin(list(edit_types)).to_numpy()
-    if ids is not None:
-        wanted = [str(parse_sample_id(i)) for i in ids]
-        unknown = sorted(set(wanted) - set(t.index[keep]))
-        if unknown:
-            raise ValueError(
-                f"Invalid ids {unknown[:5]}{'...' if len(unknown) > 5 else ''}: not corpus "
-                f"samples of {catalog.root} (under the other constraints)."
-            )
-        keep &= t.index.isin(wanted)
-    if where is not None:
-        mask_fn = getattr(where, "mask", None)
-        mask = mask_fn(t) if callable(mask_fn) else where(t)
-        keep &= np.asarray(mask, dtype=bool)
-    return sorted(str(i) for i in t.index[keep])
 
 
 def _groups(catalog: Catalog, ids: Sequence[str], fields: Sequence[str]) -> list[list[str]]:

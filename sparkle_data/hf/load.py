@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from sparkle_data import __version__
+from sparkle_data.catalog.select import Predicate
 from sparkle_data.errors import MissingArtifactError
 from sparkle_data.hf.indexes import DEFAULT_REPO, Root, list_files, open_root, root_catalog
 from sparkle_data.hf.rows import (
@@ -26,7 +27,6 @@ from sparkle_data.hf.rows import (
     METADATA_COLUMNS,
     SCORE_COLUMNS,
     Media,
-    Predicate,
     RowGenerator,
     RowSpec,
     check_fields,

@@ -33,11 +33,10 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 import numpy as np
 
-from sparkle_data.layout import ARTIFACTS, EDIT_TYPES, parse_edit_type, parse_sample_id
+from sparkle_data.catalog.select import select_ids
+from sparkle_data.layout import ARTIFACTS, EDIT_TYPES, parse_edit_type
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from sparkle_data.catalog import Catalog
     from sparkle_data.dataset.sample import SampleLoader
     from sparkle_data.sampling import BoxFrames, FrameMismatch, FrameSampler, Resize
@@ -62,7 +61,6 @@ __all__ = [
 ]
 
 Media = Literal["video", "binary"]
-Predicate = Callable[["pd.DataFrame"], Any]
 
 FIELDS: Final[tuple[str, ...]] = (
     "source_video",
@@ -139,39 +137,6 @@ def parse_name(name: str | Sequence[str] | None) -> tuple[str, ...]:
     if not out:
         raise ValueError("Invalid name: give 'all', an edit type or a list of edit types.")
     return tuple(out)
-
-
-def select_ids(
-    catalog: Catalog,
-    *,
-    edit_types: Sequence[str] | None = None,
-    ids: Sequence[str] | None = None,
-    where: Predicate | None = None,
-) -> list[str]:
-    """Corpus sample ids (sorted) that pass every constraint; same rules as
-    :func:`sparkle_data.dataset.select_ids` (which imports ``torch``)."""
-    t = catalog.table
-    if not len(t):
-        if ids:
-            raise ValueError(f"Invalid ids {list(ids)[:5]}: {catalog.root} has no corpus samples.")
-        return []
-    keep = t["in_corpus"].to_numpy(copy=True).astype(bool)
-    if edit_types is not None:
-        keep &= t["edit_type"].isin(list(edit_types)).to_numpy()
-    if ids is not None:
-        wanted = [str(parse_sample_id(i)) for i in ids]
-        unknown = sorted(set(wanted) - set(t.index[keep]))
-        if unknown:
-            raise ValueError(
-                f"Invalid ids {unknown[:5]}{'...' if len(unknown) > 5 else ''}: not corpus "
-                f"samples of {catalog.root} (under the other constraints)."
-            )
-        keep &= t.index.isin(wanted)
-    if where is not None:
-        mask_fn = getattr(where, "mask", None)
-        mask = mask_fn(t) if callable(mask_fn) else where(t)
-        keep &= np.asarray(mask, dtype=bool)
-    return sorted(str(i) for i in t.index[keep])
 
 
 def group_ids(

@@ -1,0 +1,56 @@
+"""Select corpus samples of a catalog (shared by the torch datasets and the 🤗 front end)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from sparkle_data.catalog.model import Catalog
+from sparkle_data.layout import parse_sample_id
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["Predicate", "select_ids"]
+
+Predicate = Callable[["pd.DataFrame"], Any]
+"""A filter over the catalog table returning a boolean mask (or an object with ``mask``)."""
+
+
+def select_ids(
+    catalog: Catalog,
+    *,
+    edit_types: Sequence[str] | None = None,
+    ids: Sequence[str] | None = None,
+    where: Predicate | None = None,
+) -> list[str]:
+    """Corpus sample ids (sorted) that pass every given constraint, before any byte is read.
+
+    ``where`` is evaluated on the catalog table (a pandas DataFrame, one row per sample) and
+    must return a boolean mask: a callable, or an object with ``mask(table)``. Unknown or
+    excluded ``ids`` raise ``ValueError``.
+    """
+    t = catalog.table
+    if not len(t):
+        if ids:
+            raise ValueError(f"Invalid ids {list(ids)[:5]}: {catalog.root} has no corpus samples.")
+        return []
+    keep = t["in_corpus"].to_numpy(copy=True).astype(bool)
+    if edit_types is not None:
+        keep &= t["edit_type"].isin(list(edit_types)).to_numpy()
+    if ids is not None:
+        wanted = [str(parse_sample_id(i)) for i in ids]
+        unknown = sorted(set(wanted) - set(t.index[keep]))
+        if unknown:
+            raise ValueError(
+                f"Invalid ids {unknown[:5]}{'...' if len(unknown) > 5 else ''}: not corpus "
+                f"samples of {catalog.root} (under the other constraints)."
+            )
+        keep &= t.index.isin(wanted)
+    if where is not None:
+        mask_fn = getattr(where, "mask", None)
+        mask = mask_fn(t) if callable(mask_fn) else where(t)
+        keep &= np.asarray(mask, dtype=bool)
+    return sorted(str(i) for i in t.index[keep])
