@@ -27,7 +27,7 @@ from typing import IO, Any, Final
 from sparkle_data.errors import IntegrityError
 from sparkle_data.io.atomic import atomic_write
 from sparkle_data.io.index import IndexEntry
-from sparkle_data.io.safetar import BLOCK_SIZE, padded_size
+from sparkle_data.io.safetar import padded_size, tar_file_size, tar_member_size
 
 __all__ = [
     "CHUNK_SIZE",
@@ -46,7 +46,6 @@ __all__ = [
 CHUNK_SIZE: Final = 1 << 20
 TAR_MTIME: Final = 1_735_689_600
 """2025-01-01T00:00:00Z: the mtime of every member written (fixed, so bytes are stable)."""
-_RECORD: Final = tarfile.RECORDSIZE
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,16 +143,6 @@ def hash_file(path: str | os.PathLike[str], *, sha256: bool = True) -> FileDiges
             digest.update(chunk)
             size += len(chunk)
     return FileDigest(size, digest.hexdigest())
-
-
-def tar_member_size(size: int) -> int:
-    """Bytes one member of ``size`` bytes takes in a tar: its header plus padded data."""
-    return BLOCK_SIZE + padded_size(size)
-
-
-def tar_file_size(members_size: int) -> int:
-    """Size of a tar whose members take ``members_size`` bytes (end blocks, record padding)."""
-    return -(-(members_size + 2 * BLOCK_SIZE) // _RECORD) * _RECORD
 
 
 def _header(name: str, size: int) -> bytes:

@@ -60,6 +60,8 @@ __all__ = [
     "iter_tar_members",
     "padded_size",
     "scan_tar",
+    "tar_file_size",
+    "tar_member_size",
 ]
 
 BLOCK_SIZE: Final = 512
@@ -85,6 +87,17 @@ _EXTENSIONS: Final = frozenset(
 def padded_size(size: int) -> int:
     """``size`` rounded up to a whole number of 512-byte blocks."""
     return -(-size // BLOCK_SIZE) * BLOCK_SIZE
+
+
+def tar_member_size(size: int) -> int:
+    """Bytes one member of ``size`` bytes takes in a tar: its header plus padded data."""
+    return BLOCK_SIZE + padded_size(size)
+
+
+def tar_file_size(members_size: int) -> int:
+    """Size of a tar whose members take ``members_size`` bytes: plus the two end blocks,
+    padded to a whole record (10240 bytes), as ``tarfile`` and GNU tar write it."""
+    return -(-(members_size + 2 * BLOCK_SIZE) // tarfile.RECORDSIZE) * tarfile.RECORDSIZE
 
 
 @dataclass(frozen=True, slots=True)

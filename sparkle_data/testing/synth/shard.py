@@ -19,25 +19,13 @@ from types import TracebackType
 from typing import IO, Final
 
 from sparkle_data.io.atomic import atomic_write
+from sparkle_data.io.safetar import tar_file_size, tar_member_size
 from sparkle_data.layout import ArtifactName, EditType, member_name, shard_path
 
-__all__ = ["TAR_MTIME", "ShardInfo", "ShardWriter", "tar_file_size", "tar_member_size"]
+__all__ = ["TAR_MTIME", "ShardInfo", "ShardWriter"]
 
 TAR_MTIME: Final = 1_735_689_600
 """2025-01-01T00:00:00Z: a fixed, plausible member mtime."""
-_BLOCK: Final = tarfile.BLOCKSIZE
-_RECORD: Final = tarfile.RECORDSIZE
-
-
-def tar_member_size(size: int) -> int:
-    """Bytes one member of ``size`` bytes takes in a tar: header plus padded data."""
-    return _BLOCK + -(-size // _BLOCK) * _BLOCK
-
-
-def tar_file_size(members_size: int) -> int:
-    """Size of a tar whose members take ``members_size`` bytes: plus the two end blocks,
-    padded to a whole record (10240 bytes), as ``tarfile`` and GNU tar write it."""
-    return -(-(members_size + 2 * _BLOCK) // _RECORD) * _RECORD
 
 
 @dataclass(frozen=True, slots=True)
