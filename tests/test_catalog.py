@@ -94,7 +94,9 @@ def test_partial_roots_report_missing(sample_tree: SampleTreeSummary, tmp_path: 
     shutil.copytree(root / "prompts", only_prompts / "prompts")
     cat2 = build_catalog(only_prompts, edit_types=["location"], cache=False)
     assert len(cat2.corpus()) == len(sample_tree["location"].corpus_ids)
-    assert cat2.table["frame0_overall"].isna().all() if "frame0_overall" in cat2.table else True
+    # No record files: no score columns, and every record file is reported missing.
+    assert "frame0_overall" not in cat2.table
+    assert "intermediate_data/location/edited_frame0_score.jsonl" in cat2.missing()
 
 
 def test_extracted_tree(sample_tree: SampleTreeSummary, tmp_path: Path) -> None:
