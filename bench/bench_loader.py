@@ -42,8 +42,8 @@ Methods, per configuration, each over the same pairs and frames, uint8 RGB at th
   ``DataLoader(num_workers=2, batch_size=None)``; the catalog is built once beforehand.
   ``ours (copy on send)`` (720p only) is the same with decoding into shared memory turned
   off: the loader before that change (tensors copied into shared memory when sent);
-  ``ours (no populate)`` (720p only) decodes into shared memory without populating its pages
-  in one ``madvise`` call first.
+  ``ours (no pool)`` (720p only) decodes into fresh shared memory for every tensor
+  (``SPARKLE_DATA_SHM_POOL=0``): the loader before the recycled buffer pool.
 
 Configurations: ``720p`` (all frames, native 1280x720), ``480x832`` (``Resize(height=480,
 width=832)``), ``stride4`` (``FrameSampler("stride", stride=4)``, 720p), ``720p+mask`` and
@@ -103,7 +103,6 @@ import torch  # noqa: E402
 from torch.utils.data import DataLoader, Dataset, IterableDataset  # noqa: E402
 
 import sparkle_data.dataset.sample as sample_module  # noqa: E402
-import sparkle_data.readers.video as video_module  # noqa: E402
 from sparkle_data.catalog import Catalog, build_catalog  # noqa: E402
 from sparkle_data.dataset import SparkleDataset, merge_states  # noqa: E402
 from sparkle_data.layout import artifact_relpath, member_name, shard_path  # noqa: E402
@@ -700,17 +699,19 @@ def run_wds(tree: Tree, cfg: Config, geo: Geo) -> tuple[int, int]:
 
 
 def run_ours(
-    catalog: Catalog, cfg: Config, *, shared: bool = True, populate: bool = True
+    catalog: Catalog, cfg: Config, *, shared: bool = True, pool: bool = True
 ) -> tuple[int, int]:
     """``shared=False``: the loader before decoding into shared memory (tensors are copied
-    into shared memory when sent); ``populate=False``: shared memory without the one-call
-    page population. Both patch module globals, which the forked workers inherit."""
+    into shared memory when sent); ``pool=False``: fresh shared memory for every tensor (the
+    loader before the recycled pool). The first patches a module global, the second sets
+    ``SPARKLE_DATA_SHM_POOL=0``; the forked workers inherit both."""
     ds = SparkleDataset(catalog, fields=cfg.fields(), frames=cfg.frames(), resize=cfg.resize())
-    in_worker, fill = sample_module._in_worker, video_module._populate
+    in_worker = sample_module._in_worker
+    saved = os.environ.get("SPARKLE_DATA_SHM_POOL")
     if not shared:
         sample_module._in_worker = lambda: False  # type: ignore[assignment]
-    if not populate:
-        video_module._populate = lambda address, nbytes: None  # type: ignore[assignment]
+    if not pool:
+        os.environ["SPARKLE_DATA_SHM_POOL"] = "0"
     try:
         loader = DataLoader(ds, batch_size=None, num_workers=WORKERS)
         n = frames = 0
@@ -719,7 +720,10 @@ def run_ours(
             frames += s["source_video"].shape[0] + s["edited_video"].shape[0]
     finally:
         sample_module._in_worker = in_worker  # type: ignore[assignment]
-        video_module._populate = fill  # type: ignore[assignment]
+        if saved is None:
+            os.environ.pop("SPARKLE_DATA_SHM_POOL", None)
+        else:
+            os.environ["SPARKLE_DATA_SHM_POOL"] = saved
     return n, frames
 
 
@@ -966,7 +970,7 @@ LABELS = {
     "c wds": "c",
     "a' ceiling+buffer": "a'",
     "ours (copy on send)": "copy-on-send",
-    "ours (no populate)": "no-populate",
+    "ours (no pool)": "no-pool",
 }
 
 
@@ -989,17 +993,24 @@ def make_targets(result: dict[str, Any], large_n: int, small_n: int) -> list[dic
         "stride4", "a", 0.85, "stride 4 costs what decoding the kept frames needs: ours >= 0.85x a"
     )
     if "stride4" in c and "720p" in c:
+        # Decoding H.264 still walks every frame at stride 4: only the conversion of the
+        # dropped frames is saved. So the bar is the ceiling's own speed-up (a loader that
+        # converted the full clip would gain nothing).
         m4, m1 = c["stride4"]["methods"], c["720p"]["methods"]
         sp = round(m4["ours"]["pairs_per_s"] / m1["ours"]["pairs_per_s"], 2)
         spc = round(m1["ours"]["cpu_s_per_pair_total"] / m4["ours"]["cpu_s_per_pair_total"], 2)
+        ca = m4["a ceiling"]["pairs_per_s"] / m1["a ceiling"]["pairs_per_s"]
+        cac = m1["a ceiling"]["cpu_s_per_pair_total"] / m4["a ceiling"]["cpu_s_per_pair_total"]
+        goal, goal_cpu = round(0.95 * ca, 2), round(0.95 * cac, 2)
         out.append(
             target(
-                "stride 4 is not a full-clip conversion: ours stride4 / ours all frames",
+                "stride 4 is not a full-clip conversion: speed-up of ours, stride 4 over all "
+                f"frames (the ceiling's: {ca:.2f}, CPU-based {cac:.2f})",
                 sp,
-                "> 1.3",
-                sp > 1.3,
+                f">= {goal} (0.95x the ceiling's; CPU-based >= {goal_cpu})",
+                sp >= goal,
                 spc,
-                spc > 1.3,
+                spc >= goal_cpu,
             )
         )
     md = result["mask_decode_ms"]
@@ -1083,7 +1094,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--copies",
         type=int,
         default=None,
-        help="copies of each real pair in the main tree (default 2; quick 1)",
+        help="copies of each real pair in the main tree (default 8: 40 pairs per run; quick 1)",
     )
     ap.add_argument(
         "--kiwi-pairs",
@@ -1123,7 +1134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = ap.parse_args(argv)
     quick = args.quick
     repeat = args.repeat or (1 if quick else 3)
-    copies = args.copies or (1 if quick else 2)
+    copies = args.copies or (1 if quick else 8)
     kiwi_pairs = args.kiwi_pairs or 2
     large_n = args.large_members or (40 if quick else 200)
     configs = args.configs or (["720p", "stride4+mask"] if quick else list(CONFIGS))
@@ -1228,7 +1239,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if cfg_name == "720p":
                 fns["a' ceiling+buffer"] = lambda: run_ceiling(pairs, cfg, keep=True)
                 fns["ours (copy on send)"] = lambda: run_ours(catalog, cfg, shared=False)
-                fns["ours (no populate)"] = lambda: run_ours(catalog, cfg, populate=False)
+                fns["ours (no pool)"] = lambda: run_ours(catalog, cfg, pool=False)
             return fns
 
         methods: dict[str, dict[str, list[Run]]] = {

@@ -132,12 +132,20 @@ class SampleLoader:
         self, fn: Callable[..., Any], fh: IO[bytes], plan: SamplePlan, f: str, sample_id: str
     ) -> Any:
         kwargs: dict[str, Any] = {"output": self.output}
+        shared = self.output == "torch" and _in_worker()
         if fn is decode_video_field:
             kwargs["layout"] = "TCHW"
             # In a DataLoader worker, decode into shared memory: the tensor is then sent to the
             # main process as is, instead of being copied into shared memory when it is sent.
-            kwargs["shared_memory"] = self.output == "torch" and _in_worker()
-        return fn(fh, plan, f, name=self.catalog.name_of(sample_id, f), **kwargs)
+            kwargs["shared_memory"] = shared
+        out = fn(fh, plan, f, name=self.catalog.name_of(sample_id, f), **kwargs)
+        if shared and fn is decode_mask_field:
+            # One copy into a recycled shared buffer (compact even when the mask is a crop
+            # view) instead of PyTorch's fresh shared memory at send time.
+            from sparkle_data.io.shm import shared_empty
+
+            out = shared_empty(tuple(out.shape), dtype=out.dtype).copy_(out)
+        return out
 
     def _tensor(self, array: np.ndarray[Any, Any]) -> Any:
         if self.output == "numpy":

@@ -32,12 +32,7 @@ data references).
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import functools
-import math
-import mmap
-import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING, Final, Literal, overload
@@ -500,41 +495,10 @@ def read_video(
 
 
 def _shared_empty(shape: tuple[int, ...]) -> torch.Tensor:
-    """An uninitialised ``uint8`` tensor in shared memory (what ``default_collate`` does)."""
-    import torch
+    """An uninitialised ``uint8`` tensor in shared memory (recycled in DataLoader workers)."""
+    from sparkle_data.io.shm import shared_empty
 
-    nbytes = math.prod(shape)
-    storage = torch.UntypedStorage._new_shared(nbytes)  # type: ignore[no-untyped-call]
-    _populate(storage.data_ptr(), nbytes)
-    return torch.empty(0, dtype=torch.uint8).set_(storage).view(shape)
-
-
-_MADV_POPULATE_WRITE: Final = 23
-"""Linux >= 5.14: fault a whole range in writable in one call."""
-
-
-@functools.cache
-def _madvise() -> Callable[[int, int, int], int] | None:
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        fn = ctypes.CDLL(None, use_errno=True).madvise
-    except (OSError, AttributeError):
-        return None
-    fn.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
-    fn.restype = ctypes.c_int
-    return fn
-
-
-def _populate(address: int, nbytes: int) -> None:
-    """Map a fresh shared buffer's pages in one ``madvise`` call instead of one page fault per
-    4 KiB as the frames are written (about 10% of decoding a 720p clip into shared memory,
-    measured on a 2-core VM). Best effort: nothing happens where the call is not supported."""
-    madvise = _madvise()
-    if madvise is None or nbytes <= 0:
-        return
-    start = address - address % mmap.PAGESIZE
-    madvise(start, nbytes + address - start, _MADV_POPULATE_WRITE)  # errors are ignored
+    return shared_empty(shape)
 
 
 def _kept(

@@ -22,7 +22,6 @@ Inside a worker process the batch tensors are allocated in shared memory, as PyT
 
 from __future__ import annotations
 
-import math
 from collections.abc import Hashable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -93,14 +92,15 @@ def _as_tensor(value: Any) -> torch.Tensor:
 
 
 def _empty(shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
-    """An uninitialised tensor, in shared memory inside a DataLoader worker."""
+    """An uninitialised tensor, in (recycled) shared memory inside a DataLoader worker."""
     import torch
 
-    if torch.utils.data.get_worker_info() is not None:
-        # What torch's default_collate does: the batch lands in shared memory directly.
-        typed = like._typed_storage()  # type: ignore[no-untyped-call]
-        storage = typed._new_shared(math.prod(shape), device=like.device)
-        return like.new(storage).resize_(shape)
+    if like.device.type == "cpu" and torch.utils.data.get_worker_info() is not None:
+        # Like torch's default_collate, the batch lands in shared memory directly; ours comes
+        # from the worker's pool of recycled buffers (sparkle_data.io.shm).
+        from sparkle_data.io.shm import shared_empty
+
+        return shared_empty(shape, dtype=like.dtype)
     return torch.empty(shape, dtype=like.dtype, device=like.device)
 
 
