@@ -6,6 +6,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -15,12 +16,14 @@ from sparkle_data.filters import (
     LOOSE,
     PAPER,
     STRICT,
+    FilterError,
     SubsetSpec,
     field,
     funnel_table,
     parse_filter,
     write_stats,
 )
+from sparkle_data.readers.grounding import GroundingR2Record, load_grounding_r1, load_grounding_r2
 from sparkle_data.testing import STAGES, SampleTreeSummary, make_sample_tree
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -198,3 +201,53 @@ def test_subset_spec_on_the_catalog(catalog: Catalog, tmp_path: Path) -> None:
     rows = again.subset(catalog)
     assert rows["in_corpus"].all()
     assert len(rows) == 20
+
+
+def _box_areas(root: Path, record: str) -> dict[str, tuple[float, float]]:
+    """``(max, mean)`` box area per id, from the record readers, in numpy."""
+    out: dict[str, tuple[float, float]] = {}
+    for path in sorted((root / "intermediate_data").glob(f"*/{record}.jsonl")):
+        with path.open("rb") as f:
+            for r in load_grounding_r1(f) if record.endswith("r1") else load_grounding_r2(f):
+                slots = r.frame_objects if isinstance(r, GroundingR2Record) else (r.round1_objects,)
+                boxes = np.array([o.bbox for s in slots for o in s if o.bbox is not None])
+                area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]) / 1e6
+                out[r.sample_id] = (float(area.max()), float(area.mean()))
+    return out
+
+
+def test_box_area_columns_and_filters(sample_tree: SampleTreeSummary) -> None:
+    cat = build_catalog(sample_tree.root, cache=False, index_shards=False)
+    t = cat.table
+    for prefix, record in (
+        ("grounding_", "foreground_grounding_r2"),
+        ("grounding_r1_", "foreground_grounding_r1"),
+    ):
+        largest, mean = t[f"{prefix}max_box_area"], t[f"{prefix}mean_box_area"]
+        assert largest.dtype == mean.dtype == np.float64
+        expected = _box_areas(sample_tree.root, record)
+        assert len(expected) > 10
+        has = t[f"in_{record}"]
+        assert set(t.index[has]) == set(expected)
+        assert largest[~has].isna().all()  # no record: NaN
+        got = t.loc[list(expected), [f"{prefix}max_box_area", f"{prefix}mean_box_area"]]
+        np.testing.assert_allclose(got.to_numpy(), np.array(list(expected.values())), rtol=1e-12)
+        assert ((largest[has] > 0) & (largest[has] <= 1) & (mean[has] <= largest[has])).all()
+
+    areas = _box_areas(sample_tree.root, "foreground_grounding_r2")
+    threshold = float(np.median(list(areas.values()), axis=0)[0])
+    below = {sid for sid, (m, _) in areas.items() if m <= threshold}
+    assert 0 < len(below) < len(areas)
+    for f in (
+        field("max_box_area") <= threshold,
+        parse_filter(f"max_box_area <= {threshold!r}"),
+        parse_filter(f"grounding_max_box_area <= {threshold!r}"),
+    ):
+        r = f.apply(cat)
+        assert set(r.ids) == below
+        assert r.unknown == len(t) - len(areas)  # no grounding record: unknown, not kept
+    paper_small = parse_filter(f"paper and max_box_area <= {threshold!r} and mean_box_area > 0")
+    assert set(paper_small.apply(cat).ids) == below & set(cat.corpus().index)
+    # Without probing, a frame-count rule says how to get the column.
+    with pytest.raises(FilterError, match="probe_videos"):
+        parse_filter("frames >= 81").apply(cat)

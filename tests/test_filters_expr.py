@@ -11,6 +11,7 @@ import pytest
 from sparkle_data.errors import LayoutError
 from sparkle_data.filters import (
     PAPER,
+    PENDING_COLUMNS,
     And,
     Compare,
     FilterError,
@@ -255,11 +256,14 @@ def test_fields_are_resolved_and_checked(table: pd.DataFrame) -> None:
 
 
 def test_pending_columns_say_what_is_needed(table: pd.DataFrame) -> None:
+    assert set(PENDING_COLUMNS) == {"num_frames"}  # box areas are catalog columns now
     with pytest.raises(FilterError, match="num_frames") as e:
         (field("frames") >= 81).apply(table)
+    assert "probe_videos=True" in str(e.value)
     assert "grounding_num_frames" in str(e.value)
-    with pytest.raises(FilterError, match="grounding_max_box_area"):
+    with pytest.raises(FilterError, match=r"grounding_max_box_area.*no such column") as e:
         (field("max_box_area") >= 0.05).apply(table)
+    assert "docs/catalog.md" in str(e.value)  # a plain missing column, not a pending one
     # With the column present, the same rules work.
     t = table.assign(num_frames=[81, 81, 40, np.nan, 81, 60], grounding_max_box_area=0.1)
     assert kept(field("frames") >= 81, t) == [0, 1, 4]

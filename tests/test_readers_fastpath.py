@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import io
 import json
+import math
 import random
 import re
 import warnings
@@ -23,6 +24,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given, settings
@@ -37,6 +39,7 @@ from sparkle_data.readers import _text
 from sparkle_data.readers import grounding as G  # noqa: N812
 from sparkle_data.readers import prompts as P  # noqa: N812
 from sparkle_data.readers import scores as S  # noqa: N812
+from sparkle_data.readers._fields import NOWHERE
 from sparkle_data.testing import SampleTreeSummary
 
 # --------------------------------------------------------------------------- sample ids
@@ -84,21 +87,22 @@ def _box(rng: random.Random) -> list[int]:
     return [x1, y1, rng.randrange(x1, 1001), rng.randrange(y1, 1001)]
 
 
-def _objects(rng: random.Random, labels: list[str]) -> list[dict[str, object]]:
-    return [{"bbox_2d": [] if rng.random() < 0.1 else _box(rng), "label": lab} for lab in labels]
+def _objects(rng: random.Random, labels: list[str], empty: float) -> list[dict[str, object]]:
+    return [{"bbox_2d": [] if rng.random() < empty else _box(rng), "label": lab} for lab in labels]
 
 
 def grounding(i: int, rng: random.Random, frames: bool) -> dict[str, object]:
     labels = LABELS[: rng.randrange(1, 5)]
+    empty = rng.choice([0.1, 0.1, 0.1, 0.9, 1.0])  # some records with no box at all
     rec: dict[str, object] = {
         "id": f"Sparkle_location_{i:06d}",
         "prompt": "Shift the background to a rooftop.",
         "edit_type": "location",
         "round1_labels": list(labels),
-        "round1_objects": _objects(rng, labels),
+        "round1_objects": _objects(rng, labels, empty),
     }
     if frames:
-        rec["frame_objects"] = [_objects(rng, labels) for _ in range(rng.randrange(0, 12))]
+        rec["frame_objects"] = [_objects(rng, labels, empty) for _ in range(rng.randrange(0, 12))]
     return rec
 
 
@@ -295,7 +299,11 @@ def _summary_from_records(
     for r in records:
         slots = r.frame_objects if with_frames else (r.round1_objects,)  # type: ignore[attr-defined]
         empty = sum(o.bbox is None for f in slots for o in f)
-        rows.append((r.sample_id, len(r.round1_labels), len(slots), empty))
+        boxes = [o.bbox for f in slots for o in f if o.bbox is not None]
+        areas = [(x2 - x1) * (y2 - y1) for x1, y1, x2, y2 in boxes]
+        largest = max(areas) / 1_000_000 if areas else math.nan
+        mean = sum(areas) / (len(areas) * 1_000_000) if areas else math.nan
+        rows.append((r.sample_id, len(r.round1_labels), len(slots), empty, largest, mean))
     ids = [row[0] for row in rows]
     table = pd.DataFrame(
         {
@@ -308,6 +316,8 @@ def _summary_from_records(
     total = table["num_labels"] * table["num_frames"]
     share = (table["num_empty_boxes"] / total.where(total > 0)).fillna(1.0)
     table["empty_box_share"] = share.astype("float64")
+    table["max_box_area"] = np.array([row[4] for row in rows], dtype=np.float64)
+    table["mean_box_area"] = np.array([row[5] for row in rows], dtype=np.float64)
     for c in ("num_labels", "num_frames", "num_empty_boxes"):
         table[c] = table[c].to_numpy()
     out: pd.DataFrame = table
@@ -356,6 +366,49 @@ def test_grounding_summary_is_the_record_path(bulk_mode: str, with_frames: bool)
         for policy in POLICIES:
             assert_same(outcome(fast, data, policy), outcome(slow, data, policy))
     assert vouched > 300  # the bulk path did the work
+
+
+def _same_row(a: tuple[object, ...] | None, b: tuple[object, ...] | None) -> bool:
+    """Summary rows equal, NaN equal to NaN (the box areas of a record with no box)."""
+    if a is None or b is None:
+        return a is b
+    return len(a) == len(b) and all(
+        x == y
+        or (isinstance(x, float) and isinstance(y, float) and math.isnan(x) and math.isnan(y))
+        for x, y in zip(a, b, strict=True)
+    )
+
+
+@pytest.mark.parametrize("with_frames", [False, True])
+def test_grounding_bulk_rows_are_the_line_rows(with_frames: bool) -> None:
+    """Each line the bulk check vouches for has the summary (box areas included, bit for bit)
+    the line-by-line path gives it; the lines it leaves are the ones the other tests cover."""
+    rng = random.Random(77 + with_frames)
+    convert = G._converter(with_frames)
+    lines = [json.dumps(grounding(i, rng, with_frames)).encode() for i in range(400)]
+    rows = G._vouch_rows(lines, with_frames, "location", False, ())
+    assert all(row is not None for row in rows)
+    nan_rows = 0
+    for line, row in zip(lines, rows, strict=True):
+        obj = json.loads(line)
+        values = convert(obj, L.parse_sample_id(obj["id"]), NOWHERE)
+        assert _same_row(row, G._summary_of(values)), line
+        assert row is not None
+        areas = row[4:]
+        assert all(0.0 <= a <= 1.0 for a in areas if not math.isnan(a))
+        nan_rows += math.isnan(row[4])
+    assert 10 < nan_rows < 200  # records with no box, and many with boxes
+
+
+def test_grounding_box_areas_in_any_row_order() -> None:
+    """The per-row max does not rely on the boxes being grouped by row (as they are built)."""
+    row = np.array([2, 0, 2, 0, 3], dtype=np.int64)
+    area = np.array([5, 7, 9, 1, 0], dtype=np.int64)
+    grouped = np.argsort(row, kind="stable")
+    for order in (np.arange(5), grouped):
+        largest, mean = G._box_areas(row[order], area[order], 5)
+        np.testing.assert_array_equal(largest, [7e-6, np.nan, 9e-6, 0.0, np.nan])  # NaN == NaN
+        np.testing.assert_array_equal(mean, [4e-6, np.nan, 7e-6, 0.0, np.nan])
 
 
 def test_grounding_ahead_on_a_thread_is_the_same() -> None:

@@ -6,6 +6,7 @@ import copy
 import io
 import json
 import math
+from collections.abc import Sequence
 from fractions import Fraction
 
 import numpy as np
@@ -382,17 +383,119 @@ def test_summary_table() -> None:
     recs = [r2(0), with_frame_box(1, 0, 0, []), r2(2, frames=3)]
     empty = r2(3, round1_labels=[], round1_objects=[], frame_objects=[[], []])
     table = load_grounding_summary_table(io.BytesIO(jsonl(*recs, empty)))
-    assert table.to_dict("list") == {
+    assert table.drop(columns=["max_box_area", "mean_box_area"]).to_dict("list") == {
         "sample_id": [sid(0), sid(1), sid(2), sid(3)],
         "num_labels": [4, 4, 4, 0],
         "num_frames": [11, 11, 3, 2],
         "num_empty_boxes": [0, 1, 0, 0],
         "empty_box_share": [0.0, 1 / 44, 0.0, 1.0],
     }
+    assert _areas(table) == [  # the largest box is BOXES[0]; sid(1) lost one of its 44
+        [0.308778, 0.10609575],
+        [0.308778, (11 * AREA_SUM - 308778) / (43 * 1e6)],
+        [0.308778, 0.10609575],
+        [None, None],
+    ]
+    assert list(table.dtypes.astype(str)) == [
+        *("str", "int64", "int64", "int64"),
+        *("float64", "float64", "float64"),
+    ]
     r1_table = load_grounding_summary_table(
         io.BytesIO(jsonl(r1(0))), record="foreground_grounding_r1"
     )
     assert r1_table[["num_labels", "num_frames", "num_empty_boxes"]].values.tolist() == [[4, 1, 0]]
+    assert r1_table[["max_box_area", "mean_box_area"]].values.tolist() == [[0.308778, 0.10609575]]
+
+
+AREA_SUM = 318 * 971 + 100 * 180 + 125 * 402 + 205 * 231  # the areas of BOXES, [0, 1000] units
+
+
+def _areas(table: object) -> list[list[float | None]]:
+    """``max_box_area`` and ``mean_box_area`` per row, NaN as None (comparable with ==)."""
+    import pandas as pd
+
+    assert isinstance(table, pd.DataFrame)
+    cols = table[["max_box_area", "mean_box_area"]]
+    return [[None if math.isnan(v) else v for v in row] for row in cols.values.tolist()]
+
+
+def _record_areas(recs: Sequence[GroundingR1Record]) -> list[list[float | None]]:
+    """The same from the record readers: the boxes of the counted slots, summed in numpy."""
+    out: list[list[float | None]] = []
+    for r in recs:
+        slots = r.frame_objects if isinstance(r, GroundingR2Record) else (r.round1_objects,)
+        boxes = np.array([o.bbox for f in slots for o in f if o.bbox is not None], dtype=np.int64)
+        if not len(boxes):
+            out.append([None, None])
+            continue
+        area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+        out.append([int(area.max()) / 1e6, int(area.sum()) / (len(area) * 1e6)])
+    return out
+
+
+def test_summary_box_areas() -> None:
+    def pair(a: list[int], b: list[int]) -> list[object]:
+        return objects([a, b], LABELS[:2])
+
+    def rec(i: int, round1: list[object], frames: list[list[object]]) -> dict[str, object]:
+        return r2(i, round1_labels=LABELS[:2], round1_objects=round1, frame_objects=frames)
+
+    two, none = pair([0, 0, 500, 500], [100, 100, 200, 300]), pair([], [])
+    recs = [
+        rec(0, none, [two, none]),
+        rec(1, two, [none, none, none]),
+        rec(2, two, []),  # no frame: no slot
+        rec(3, none, [pair([], [0, 0, 1000, 1000])]),
+        rec(4, two, [pair([7, 7, 7, 900], [])]),
+    ]
+    data = jsonl(*recs)
+    table = load_grounding_summary_table(io.BytesIO(data))
+    assert _areas(table) == [
+        [0.25, (250_000 + 20_000) / 2e6],
+        [None, None],
+        [None, None],
+        [1.0, 1.0],
+        [0.0, 0.0],  # a degenerate box is localized, with area 0
+    ]
+    assert table["mean_box_area"][0] == pytest.approx((0.25 + 0.02) / 2)
+    assert _areas(table) == _record_areas(load_grounding_r2(io.BytesIO(data)))
+    r1_table = load_grounding_summary_table(io.BytesIO(data), record="foreground_grounding_r1")
+    assert _areas(r1_table) == [
+        [None, None],
+        [0.25, 0.135],
+        [0.25, 0.135],
+        [None, None],
+        [0.25, 0.135],
+    ]
+    assert _areas(r1_table) == _record_areas(load_grounding_r1(io.BytesIO(data)))
+
+
+def test_summary_box_areas_of_repaired_boxes() -> None:
+    """Boxes as the lenient readers keep them: clamped, or not localized when unusable."""
+    clamped = with_frame_box(1, 4, 0, [-500, 0, 2000, 1000])  # -> (0, 0, 1000, 1000)
+    clamped["round1_objects"][2]["bbox_2d"] = [765, 27, 447, 998]  # type: ignore[index]
+    unusable = with_frame_box(2, 0, 0, [1, 2, 3])  # the largest box of frame 0, dropped
+    data = jsonl(r2(0), clamped, unusable, r2(3))
+    report = SkipReport("skip")
+    table = load_grounding_summary_table(io.BytesIO(data), report=report)
+    assert _areas(table) == _record_areas(load_grounding_r2(io.BytesIO(data), on_error="skip"))
+    assert report.counts["bbox_clamped"] == 2  # r2 checks round 1 too
+    report = SkipReport("skip")
+    table = load_grounding_summary_table(
+        io.BytesIO(data), record="foreground_grounding_r1", report=report
+    )
+    assert _areas(table) == _record_areas(load_grounding_r1(io.BytesIO(data), on_error="skip"))
+    assert report.counts["bbox_clamped"] == 1
+    r2_table = load_grounding_summary_table(io.BytesIO(data), on_error="skip")
+    assert r2_table["max_box_area"].tolist() == [0.308778, 1.0, 0.308778, 0.308778]
+    expected = (11 * AREA_SUM - 308778 + 1_000_000) / (44 * 1e6)
+    assert r2_table["mean_box_area"][1] == expected
+    assert r2_table["mean_box_area"][2] == (11 * AREA_SUM - 308778) / (43 * 1e6)
+    r1_table = load_grounding_summary_table(
+        io.BytesIO(data), record="foreground_grounding_r1", on_error="skip"
+    )
+    swapped = (AREA_SUM - 125 * 402) / 4e6  # (447, 27, 447, 998): width 0, area 0
+    assert r1_table["mean_box_area"].tolist()[1] == swapped
 
 
 def test_iter_is_lazy() -> None:

@@ -13,7 +13,9 @@ Columns (``docs/catalog.md`` is the reference):
   ``mean_sc_score``, ``mean_pq_score``, per frame ``o_score_i``, ``sc_score_i``,
   ``pq_score_i``, ``frame_index_i``);
 * ``grounding_num_labels``, ``grounding_num_frames``, ``grounding_num_empty_boxes``,
-  ``grounding_empty_box_share`` (from r2), ``grounding_r1_num_labels``;
+  ``grounding_empty_box_share``, ``grounding_max_box_area``, ``grounding_mean_box_area``
+  (from r2), ``grounding_r1_num_labels``, ``grounding_r1_max_box_area``,
+  ``grounding_r1_mean_box_area`` (from r1; box areas are float64, NaN without a box);
 * per artifact ``{artifact}_file`` (relative path of a loose file), ``{artifact}_shard``,
   ``{artifact}_offset``, ``{artifact}_size`` (where the bytes are inside a shard).
 """
@@ -64,6 +66,9 @@ _IMAGE_PREFIX: dict[RecordName, str] = {
     "edited_frame0_foreground_removed_score": "fg_removed_",
 }
 
+_BOX_AREAS: Final = ("max_box_area", "mean_box_area")
+"""The box-area columns of the grounding summary (float64, NaN when nothing is localised)."""
+
 
 def _open(fs: AbstractFileSystem, base: str, rel: str) -> Any:
     return sfs.open_binary(sfs.join(base, rel), fs=fs)
@@ -108,7 +113,7 @@ def _record_table(
         return None
     table = pd.concat(parts, ignore_index=True)
     if record == "foreground_grounding_r1":
-        table = table[["sample_id", "num_labels"]]
+        table = table[["sample_id", "num_labels", *_BOX_AREAS]]
     table = table.set_index("sample_id")
     table.columns = [prefix + c for c in table.columns]
     table[f"in_{record}"] = True

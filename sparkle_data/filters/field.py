@@ -12,8 +12,9 @@ their column name, so ``to_dict()`` is stable:
   ``sample_id``, ``frames`` -> ``num_frames``, ``video_mean_o`` / ``video_min_o``,
   ``num_labels`` / ``empty_box_share`` / ``max_box_area`` / ``mean_box_area`` (grounding).
 
-Columns that the catalog does not build yet (:data:`PENDING_COLUMNS`) raise a
-:class:`~sparkle_data.filters.FilterError` that says what is needed when a filter uses them.
+Columns that a catalog only has when built with an option (:data:`PENDING_COLUMNS`:
+``num_frames`` needs ``probe_videos=True``) raise a :class:`~sparkle_data.filters.FilterError`
+that says what is needed when a filter uses them on a table without them.
 """
 
 from __future__ import annotations
@@ -66,22 +67,14 @@ ALIASES: Final[dict[str, str]] = {
 
 PENDING_COLUMNS: Final[dict[str, str]] = {
     "num_frames": (
-        "the catalog has no frame counts yet (a column num_frames, decoded frames of the "
-        "source video, is planned). grounding_num_frames counts the 2-FPS frames of the "
-        "second grounding round and approximates num_frames / 8 at 16 fps"
-    ),
-    "grounding_max_box_area": (
-        "box areas need the grounding boxes: the catalog must add grounding_max_box_area "
-        "(largest box of the r2 frame_objects as a share of the frame, (x2-x1)*(y2-y1)/1e6 "
-        "in [0, 1]) built from foreground_grounding_r2.jsonl"
-    ),
-    "grounding_mean_box_area": (
-        "box areas need the grounding boxes: the catalog must add grounding_mean_box_area "
-        "(mean area of the localized r2 boxes as a share of the frame, in [0, 1]) built from "
-        "foreground_grounding_r2.jsonl"
+        "num_frames (decoded frames of the source video) is read from the video headers: "
+        "build the catalog with build_catalog(..., probe_videos=True), or add it with "
+        "sparkle_data.catalog.probe.probe_catalog_videos(catalog). Without probing, "
+        "grounding_num_frames (the 2-FPS frames of the second grounding round) approximates "
+        "num_frames / 8 at 16 fps."
     ),
 }
-"""Columns some filters use that the catalog does not build yet, and why they are needed."""
+"""Columns some filters use that a catalog may lack, and how to get them."""
 
 _NAME_RE: Final = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 

@@ -629,7 +629,10 @@ def load_grounding_summary_table(
     ``num_empty_boxes`` (label slots with no box: ``bbox_2d: []``, a label a frame omits, or a
     box made unusable under a lenient policy) and ``empty_box_share`` = ``num_empty_boxes /
     (num_frames * num_labels)``, or 1.0 when there is no slot at all (nothing localised, so a
-    ``share <= t`` filter drops it). Validation is exactly that of the ``iter_*`` readers.
+    ``share <= t`` filter drops it). ``max_box_area`` and ``mean_box_area``: the largest and
+    the mean area of the localised boxes of those same slots, as a share of the frame,
+    ``(x2 - x1) * (y2 - y1) / 1e6`` in ``[0, 1]`` (boxes as kept: repaired under a lenient
+    policy); NaN when no slot has a box. Validation is exactly that of the ``iter_*`` readers.
     """
     if record not in ("foreground_grounding_r1", "foreground_grounding_r2"):
         raise ValueError(f"Invalid record {record!r}: must be a foreground_grounding_r* file.")
@@ -644,8 +647,12 @@ def load_grounding_summary_table(
 
 # --------------------------------------------------------------------------- summary tables
 
-_SummaryRow = tuple[str, int, int, int]
-"""``sample_id``, ``num_labels``, ``num_frames``, ``num_empty_boxes`` of a kept record."""
+_SummaryRow = tuple[str, int, int, int, float, float]
+"""``sample_id``, ``num_labels``, ``num_frames``, ``num_empty_boxes``, ``max_box_area``,
+``mean_box_area`` of a kept record."""
+
+_BOX_AREA: Final = BBOX_SCALE * BBOX_SCALE
+"""The area of the whole frame in ``[0, 1000]`` units."""
 
 _Entry = tuple[int, "bytes | None", bool, "_SummaryRow | None"]
 """A non-blank line: ``(number, line, terminated, row)``; see :class:`PreparedSummary`."""
@@ -672,7 +679,10 @@ def _summary_of(values: _GroundingValues) -> _SummaryRow:
     """The summary of a record validated by the line-by-line path."""
     sid, _, _, labels, round1, frames, _ = values
     slots = (round1,) if frames is None else frames
-    return sid, len(labels), len(slots), sum(f.count(None) for f in slots)
+    areas = [(b[2] - b[0]) * (b[3] - b[1]) for f in slots for b in f if b is not None]
+    max_area = max(areas) / _BOX_AREA if areas else math.nan
+    mean_area = sum(areas) / (len(areas) * _BOX_AREA) if areas else math.nan
+    return sid, len(labels), len(slots), sum(f.count(None) for f in slots), max_area, mean_area
 
 
 def summary_table(
@@ -690,6 +700,7 @@ def summary_table(
     records = JsonlRecords(name, report, edit_type, _converter(prepared.with_frames))
     ids: list[str] = []
     counts: list[tuple[int, int, int]] = []
+    areas: list[tuple[float, float]] = []
     for number, line, terminated, row in prepared.entries:
         if row is None:
             values = records.exact(number, cast(bytes, line), terminated)
@@ -702,13 +713,15 @@ def summary_table(
         elif not records.first_sighting(row[0], number):
             check_unique(records.seen, row[0], Where(name, number, row[0]))  # raises
         ids.append(row[0])
-        counts.append(row[1:])
+        counts.append(row[1:4])
+        areas.append(row[4:])
     if prepared.stop is not None:
         raise prepared.stop
     table = np.array(counts, dtype=np.int64).reshape(len(counts), 3)
     total = table[:, 0] * table[:, 1]
     share = np.ones(len(counts), dtype=np.float64)
     np.divide(table[:, 2], total, out=share, where=total > 0)
+    box_areas = np.array(areas, dtype=np.float64).reshape(len(areas), 2)
     frame: pd.DataFrame = pd.DataFrame(
         {
             "sample_id": pd.array(ids, dtype="str"),
@@ -716,6 +729,8 @@ def summary_table(
             "num_frames": table[:, 1],
             "num_empty_boxes": table[:, 2],
             "empty_box_share": share,
+            "max_box_area": box_areas[:, 0],
+            "mean_box_area": box_areas[:, 1],
         }
     )
     return frame
@@ -1112,6 +1127,7 @@ def _check_rows(
     n_labels, label_start = _list_bounds(labels)
     ok = n_frames <= MAX_GROUNDING_FRAMES
     empty = np.zeros(n, dtype=np.int64)
+    box_row = box_area = np.zeros(0, dtype=np.int64)  # the row and area of each box counted
     for object_lists, owner, objects, boxes, object_labels in flat:
         length, start = _list_bounds(object_lists)
         of_list = np.repeat(np.arange(len(length)), length)  # the list of each object
@@ -1124,19 +1140,24 @@ def _check_rows(
             bad |= ~same.to_numpy(zero_copy_only=False)
         box_len, box_start = _list_bounds(boxes)
         bad |= (box_len != 0) & (box_len != 4)
-        four = box_start[box_len == 4]
+        boxed = box_len == 4
+        four = box_start[boxed]
+        area = np.zeros(0, dtype=np.int64)
         if len(four):
             v = boxes.flatten().to_numpy()
             x1, y1, x2, y2 = v[four], v[four + 1], v[four + 2], v[four + 3]
-            bad[box_len == 4] |= (
+            bad[boxed] |= (
                 (x1 < 0) | (y1 < 0) | (x2 > BBOX_SCALE) | (y2 > BBOX_SCALE) | (x1 > x2) | (y1 > y2)
             )
+            area = (x2 - x1) * (y2 - y1)  # in [0, 1000**2] on the rows kept
         bad_list = (length != n_labels[owner]) | (
             np.bincount(of_list, weights=bad, minlength=len(length)) > 0
         )
         ok &= np.bincount(owner, weights=bad_list, minlength=n) == 0
         # the slots counted: those of the frames for r2, of round 1 for r1 (the last group)
         empty = np.bincount(row, weights=box_len == 0, minlength=n).astype(np.int64)
+        box_row, box_area = row[boxed], area
+    max_area, mean_area = _box_areas(box_row, box_area, n)
     # the header, as _check_prompt_and_type and the id checks would find it
     ok &= pc.match_substring_regex(ids, f"^(?:{_ID_RE.pattern})$").to_numpy(zero_copy_only=False)
     if edit_type is not None:
@@ -1154,8 +1175,41 @@ def _check_rows(
             )
         except SparkleError:
             ok[i] = False
-    counts = zip(id_list, n_labels.tolist(), n_frames.tolist(), empty.tolist(), strict=True)
+    counts = zip(
+        id_list,
+        n_labels.tolist(),
+        n_frames.tolist(),
+        empty.tolist(),
+        max_area.tolist(),
+        mean_area.tolist(),
+        strict=True,
+    )
     return [row if good else None for row, good in zip(counts, ok.tolist(), strict=True)]
+
+
+def _box_areas(
+    row: npt.NDArray[np.int64], area: npt.NDArray[np.int64], n: int
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Per row of ``n``: the largest and the mean of the box ``area`` (``[0, 1000]`` units,
+    the row of each box in ``row``) as a share of the frame, NaN for a row with no box.
+
+    Exactly the floats of :func:`_summary_of`: ``max / 1e6`` and ``sum / (count * 1e6)``,
+    each one correctly rounded division of integers that float64 holds exactly.
+    """
+    count = np.bincount(row, minlength=n)
+    total = np.bincount(row, weights=area, minlength=n)  # exact: integers below 2**53
+    largest = np.zeros(n, dtype=np.int64)
+    if len(row) and bool((row[1:] >= row[:-1]).all()):  # grouped by row, as built
+        starts = np.flatnonzero(np.r_[True, row[1:] != row[:-1]])
+        largest[row[starts]] = np.maximum.reduceat(area, starts)
+    elif len(row):
+        np.maximum.at(largest, row, area)
+    has = count > 0
+    max_area = np.full(n, np.nan)
+    mean_area = np.full(n, np.nan)
+    np.divide(largest, float(_BOX_AREA), out=max_area, where=has)
+    np.divide(total, count * float(_BOX_AREA), out=mean_area, where=has)
+    return max_area, mean_area
 
 
 def _list_bounds(lists: Any) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
