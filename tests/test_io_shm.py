@@ -148,13 +148,13 @@ def test_outside_a_worker_it_is_plain_shared_memory() -> None:
 
 
 def test_receiver_drops_the_mappings_of_exited_workers() -> None:
-    for _ in DataLoader(Pooled(8), batch_size=None, num_workers=2):
+    for _ in DataLoader(Pooled(8), batch_size=None, num_workers=2, multiprocessing_context="fork"):
         pass
     first = {pid for pid, _ in shm._RECEIVER.maps.values()}
     assert first  # mapped once, kept for reuse while the workers lived
-    # Starting new workers lets the exited ones' buffers go *before* the fork, so that no
-    # new worker inherits (and keeps alive) a mapping of them.
-    it = iter(DataLoader(Pooled(8), batch_size=None, num_workers=2))
+    # Forking new workers lets the exited ones' buffers go *before* the fork, so that no new
+    # worker inherits (and keeps alive) a mapping of them.
+    it = iter(DataLoader(Pooled(8), batch_size=None, num_workers=2, multiprocessing_context="fork"))
     assert not {pid for pid, _ in shm._RECEIVER.maps.values()} & first
     pids = set()
     for sample in it:
