@@ -150,6 +150,80 @@ def test_balance_pad_gives_equal_rank_lengths() -> None:
     assert covered == set(range(10))
 
 
+@pytest.mark.parametrize("balance", ["pad", "drop", "none"])
+@pytest.mark.parametrize("n", [7, 10, 30])
+def test_what_a_rank_reads_does_not_depend_on_its_workers(balance: str, n: int) -> None:
+    for world in (2, 3):
+        per_rank = []
+        for r in range(world):
+            alone = slot_positions(n, Slot(r, world, 0, 1), balance=balance)  # type: ignore[arg-type]
+            split = [
+                slot_positions(n, Slot(r, world, w, workers), balance=balance)  # type: ignore[arg-type]
+                for workers in (2, 3)
+                for w in range(workers)
+            ]
+            # 2 workers and 3 workers each cover exactly what the rank reads alone
+            assert sorted(split[0] + split[1]) == sorted(alone)
+            assert sorted(split[2] + split[3] + split[4]) == sorted(alone)
+            per_rank.append(len(alone))
+        if balance != "none":
+            assert len(set(per_rank)) == 1, "every rank gets the same count (DDP needs it)"
+
+
+@pytest.mark.parametrize("balance", ["pad", "drop", "none"])
+def test_len_is_what_the_rank_yields_through_workers(
+    catalog: Any, monkeypatch: pytest.MonkeyPatch, balance: str
+) -> None:
+    n = len(catalog.corpus())
+    assert n % 4 != 0  # a count where splitting by worker first would unbalance the ranks
+    lengths = []
+    for rank in range(2):
+        monkeypatch.setenv("RANK", str(rank))
+        monkeypatch.setenv("WORLD_SIZE", "2")
+        ds = SparkleDataset(catalog, fields=LIGHT, balance=balance)  # type: ignore[arg-type]
+        got = [s["sample_id"] for s in DataLoader(ds, batch_size=None, num_workers=2)]
+        assert len(got) == len(ds)
+        lengths.append(len(got))
+    expected = {"pad": -(-n // 2), "drop": n // 2, "none": None}[balance]
+    if expected is None:
+        assert sum(lengths) == n
+    else:
+        assert lengths == [expected, expected]
+
+
+def test_version_1_states(catalog: Any) -> None:
+    old = [
+        {
+            "version": 1,
+            "kind": "slot",
+            "seed": 5,
+            "epoch": 0,
+            "rank": r,
+            "world_size": 2,
+            "worker": w,
+            "num_workers": 2,
+            "yielded": y,
+        }
+        for (r, w), y in zip([(0, 0), (0, 1), (1, 0), (1, 1)], [3, 2, 3, 3], strict=True)
+    ]
+    # version 1 numbered slots rank * num_workers + worker: slot 1 = (0, 1) has read 2, so
+    # positions 1 and 5 are consumed and 9 is not: the common prefix ends at 9
+    assert merge_states(old)["consumed_prefix"] == 9
+    new = [{**st, "version": 2} for st in old]
+    # version 2 numbers them worker * world_size + rank: (0, 1) is slot 2, read 2 -> 10
+    assert merge_states(new)["consumed_prefix"] == 10
+    ds = SparkleDataset(catalog, fields=LIGHT, seed=5)
+    with pytest.raises(ResumeStateError, match="merge_states"):
+        ds.load_state_dict(old[0])
+    ds.load_state_dict({**merge_states(old), "version": 1})  # a v1 global state still loads
+    with pytest.raises(ResumeStateError, match="versions differ"):
+        merge_states([old[0], *new[1:]])
+    with pytest.raises(ResumeStateError, match="already merged"):
+        merge_states([merge_states(new)])
+    with pytest.raises(ResumeStateError, match="reads versions"):
+        ds.load_state_dict({**new[0], "version": 3})
+
+
 def test_shuffle_is_seeded_and_changes_per_epoch(catalog: Any) -> None:
     ds = SparkleDataset(catalog, fields=LIGHT, shuffle=True, seed=7)
     a = ds.order(0)

@@ -46,9 +46,21 @@ def _groups(catalog: Catalog, ids: Sequence[str], fields: Sequence[str]) -> list
     return [groups[k] for k in sorted(groups)]
 
 
-def _distributed() -> tuple[int, int]:
+def _process_group() -> tuple[int, int] | None:
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
+    return None
+
+
+def _distributed(inherited: tuple[int, int] | None = None) -> tuple[int, int]:
+    """Rank and world size: this process's ``torch.distributed`` group, else the group of the
+    process that pickled the dataset (``inherited``: a ``spawn``/``forkserver`` DataLoader
+    worker has no group of its own), else ``RANK``/``WORLD_SIZE``."""
+    group = _process_group()
+    if group is not None:
+        return group
+    if inherited is not None:
+        return inherited
     return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
 
 
@@ -153,15 +165,23 @@ class SparkleDataset(_Base, IterableDataset[dict[str, Any]]):
         self.seed = int(seed)
         self.buffer_size = buffer_size
         self.balance: RankBalance = balance
+        self._group: tuple[int, int] | None = None
         self.epoch = 0
         self._groups = _groups(self.catalog, self.ids, self.fields)
         self._slot: Slot | None = None
         self._yielded = 0
         self._resume: dict[str, Any] | None = None
 
+    def __getstate__(self) -> dict[str, Any]:
+        # Pickled into a spawn/forkserver DataLoader worker: carry this process's rank, which
+        # the worker (outside the process group) could not find otherwise.
+        state = self.__dict__.copy()
+        state["_group"] = _process_group() or self._group
+        return state
+
     def __len__(self) -> int:
         """Samples this rank sees per epoch (all workers together)."""
-        rank, world = _distributed()
+        rank, world = _distributed(self._group)
         return len(slot_positions(len(self.ids), Slot(rank, world, 0, 1), balance=self.balance))
 
     def set_epoch(self, epoch: int) -> None:
@@ -180,7 +200,7 @@ class SparkleDataset(_Base, IterableDataset[dict[str, Any]]):
         )
 
     def _current_slot(self) -> Slot:
-        rank, world = _distributed()
+        rank, world = _distributed(self._group)
         info = get_worker_info()
         worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
         return Slot(rank, world, worker, workers)

@@ -6,9 +6,13 @@ The order of an epoch is a pure function of ``(groups, seed, epoch)``:
    group order is permuted with a generator seeded by ``(seed, epoch)``;
 2. the concatenated sequence is cut into blocks of ``buffer_size`` and each block is
    shuffled on its own (a bounded-buffer shuffle that keeps reads local to a few shards);
-3. position ``p`` of that global sequence belongs to slot ``p % (world_size * num_workers)``,
-   slot ``rank * num_workers + worker``: work is split by sample, so more workers than
-   shards all do useful work and no rank reads everything.
+3. position ``p`` of that global sequence belongs to rank ``p % world_size`` (like
+   ``DistributedSampler``), and within a rank its positions go round-robin to the workers:
+   position ``p`` is read by slot ``p % (world_size * num_workers)``, slot
+   ``worker * world_size + rank``. Work is split by sample, so more workers than shards all
+   do useful work and no rank reads everything; what a rank reads does not depend on its
+   number of workers, so ``balance="pad"`` gives every rank the same count whatever the
+   worker count.
 
 Because the order is recomputable, resuming never replays anything: a slot that has yielded
 ``n`` samples restarts at its ``n``-th position. When the world size or the number of workers
@@ -38,7 +42,10 @@ __all__ = [
     "stable_seed",
 ]
 
-STATE_VERSION: Final = 1
+STATE_VERSION: Final = 2
+"""Version 1 (sparkle-data 0.1 before the rank-first split) numbered slots
+``rank * num_workers + worker``; its slot states are still accepted by :func:`merge_states`."""
+_READABLE_VERSIONS: Final = (1, 2)
 RankBalance = Literal["pad", "drop", "none"]
 
 
@@ -93,7 +100,7 @@ class Slot:
 
     @property
     def index(self) -> int:
-        return self.rank * self.num_workers + self.worker
+        return self.worker * self.world_size + self.rank
 
     @property
     def total(self) -> int:
@@ -132,16 +139,31 @@ def merge_states(states: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     if not states:
         raise ResumeStateError("Invalid resume state []: no slot states to merge.")
     first = states[0]
+    for st in states:
+        check_state(st, old_slots=True)
+        if st["kind"] != "slot":
+            raise ResumeStateError(
+                f"Invalid resume state kind {st['kind']!r} in merge_states: it merges the "
+                "'slot' states of every rank and worker (a 'global' state is already merged)."
+            )
     total = int(first["world_size"]) * int(first["num_workers"])
     seen = {}
     for st in states:
-        check_state(st)
+        if st["version"] != first["version"]:
+            raise ResumeStateError(
+                f"Invalid resume states: versions differ ({st['version']} vs "
+                f"{first['version']}); pass the states saved by one run."
+            )
         if (st["epoch"], st["seed"]) != (first["epoch"], first["seed"]):
             raise ResumeStateError(
                 f"Invalid resume states: epochs/seeds differ ({st['epoch']}, {st['seed']}) vs "
                 f"({first['epoch']}, {first['seed']})."
             )
-        slot = int(st["rank"]) * int(st["num_workers"]) + int(st["worker"])
+        rank, worker = int(st["rank"]), int(st["worker"])
+        if st["version"] == 1:  # the old numbering (see STATE_VERSION)
+            slot = rank * int(st["num_workers"]) + worker
+        else:
+            slot = worker * int(st["world_size"]) + rank
         seen[slot] = int(st["yielded"])
     if len(seen) != total:
         missing = sorted(set(range(total)) - set(seen))
@@ -161,14 +183,26 @@ def merge_states(states: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     }
 
 
-def check_state(state: Mapping[str, Any]) -> None:
-    """Validate a state dict's version and keys (clear errors for hand-edited JSON)."""
-    if state.get("version") != STATE_VERSION:
+def check_state(state: Mapping[str, Any], *, old_slots: bool = False) -> None:
+    """Validate a state dict's version and keys (clear errors for hand-edited JSON).
+
+    A version-1 ``"slot"`` state is accepted only with ``old_slots`` (by :func:`merge_states`,
+    which knows its slot numbering); a version-1 ``"global"`` state means the same as now.
+    """
+    version = state.get("version")
+    if version not in _READABLE_VERSIONS:
         raise ResumeStateError(
-            f"Invalid resume state version {state.get('version')!r}: this sparkle-data "
-            f"writes and reads version {STATE_VERSION}."
+            f"Invalid resume state version {version!r}: this sparkle-data writes version "
+            f"{STATE_VERSION} and reads versions {list(_READABLE_VERSIONS)}."
         )
     kind = state.get("kind")
+    if version == 1 and kind == "slot" and not old_slots:
+        raise ResumeStateError(
+            "Invalid resume state: a version-1 slot state numbers ranks and workers the way "
+            "sparkle-data did before version 2, so it cannot resume one reader directly. "
+            "Hint: combine the states of every rank and worker with merge_states(states) and "
+            "load that global state instead (nothing is lost)."
+        )
     need = {
         "slot": ("seed", "epoch", "rank", "world_size", "worker", "num_workers", "yielded"),
         "global": ("seed", "epoch", "consumed_prefix"),
