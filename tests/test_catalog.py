@@ -74,6 +74,18 @@ def test_every_artifact_reads_equal_to_shard_member(
                 assert (root / loc.path).read_bytes() == data
 
 
+def test_summary_grounding_means(sample_tree: SampleTreeSummary) -> None:
+    cat = build_catalog(sample_tree.root, cache=False)
+    summary = summarize_catalog(cat)
+    corpus = cat.corpus()
+    location = corpus[corpus["edit_type"] == "location"]
+    expected = round(float(location["grounding_max_box_area"].mean()), 4)
+    assert 0 < expected <= 1
+    assert summary["edit_types"]["location"]["max_box_area_mean"] == expected
+    share = round(float(location["grounding_empty_box_share"].mean()), 4)
+    assert summary["edit_types"]["location"]["empty_box_share_mean"] == share
+
+
 def test_partial_roots_report_missing(sample_tree: SampleTreeSummary, tmp_path: Path) -> None:
     root = tmp_path / "partial"
     (root / "prompts").mkdir(parents=True)
@@ -90,6 +102,7 @@ def test_partial_roots_report_missing(sample_tree: SampleTreeSummary, tmp_path: 
         cat.read_bytes(sid, "edited_video")
     summary = summarize_catalog(cat)
     assert summary["edit_types"]["location"]["coverage"]["source_video"]["shards"] == 1
+    assert summary["edit_types"]["location"]["max_box_area_mean"] is None  # no grounding file
     only_prompts = tmp_path / "only_prompts"
     shutil.copytree(root / "prompts", only_prompts / "prompts")
     cat2 = build_catalog(only_prompts, edit_types=["location"], cache=False)

@@ -72,17 +72,9 @@ def summarize_catalog(catalog: Catalog) -> dict[str, Any]:
             "orphans": int((rows["status"] == "orphan").sum()),
             "coverage": coverage,
             "scores": scores,
-            "grounding_labels_mean": (
-                round(float(corpus["grounding_num_labels"].mean()), 3)
-                if "grounding_num_labels" in corpus and corpus["grounding_num_labels"].notna().any()
-                else None
-            ),
-            "empty_box_share_mean": (
-                round(float(corpus["grounding_empty_box_share"].mean()), 4)
-                if "grounding_empty_box_share" in corpus
-                and corpus["grounding_empty_box_share"].notna().any()
-                else None
-            ),
+            "grounding_labels_mean": _column_mean(corpus, "grounding_num_labels", 3),
+            "empty_box_share_mean": _column_mean(corpus, "grounding_empty_box_share", 4),
+            "max_box_area_mean": _column_mean(corpus, "grounding_max_box_area", 4),
         }
     return {
         "root": catalog.root,
@@ -92,6 +84,13 @@ def summarize_catalog(catalog: Catalog) -> dict[str, Any]:
         "missing": catalog.missing(),
         "skipped": catalog.report.to_dict(),
     }
+
+
+def _column_mean(table: Any, column: str, digits: int) -> float | None:
+    """Mean of a catalog column over the rows that have a value (``None`` if none has)."""
+    if column not in table or not table[column].notna().any():
+        return None
+    return round(float(table[column].mean()), digits)
 
 
 def format_summary(summary: dict[str, Any]) -> str:
