@@ -236,6 +236,29 @@ def test_shuffle_is_seeded_and_changes_per_epoch(catalog: Any) -> None:
     )
 
 
+@pytest.mark.parametrize("context", ["fork", pytest.param("spawn", marks=pytest.mark.slow)])
+def test_set_epoch_reaches_persistent_workers(catalog: Any, context: str) -> None:
+    ds = SparkleDataset(
+        catalog, fields=LIGHT, ids=catalog.corpus().index[:12], shuffle=True, seed=1
+    )
+    loader = DataLoader(
+        ds,
+        batch_size=None,
+        num_workers=2,
+        persistent_workers=True,
+        multiprocessing_context=context,
+    )
+    orders = []
+    for epoch in range(3):
+        ds.set_epoch(epoch)
+        orders.append([s["sample_id"] for s in loader])
+    assert orders[0] != orders[1] != orders[2]
+    for epoch, got in enumerate(orders):  # the same as fresh workers would give
+        fresh = SparkleDataset(catalog, fields=LIGHT, ids=ds.ids, shuffle=True, seed=1)
+        fresh.set_epoch(epoch)
+        assert got == [s["sample_id"] for s in DataLoader(fresh, batch_size=None, num_workers=2)]
+
+
 def test_exact_resume_three_interruptions_stateful_loader(catalog: Any) -> None:
     from torchdata.stateful_dataloader import StatefulDataLoader
 

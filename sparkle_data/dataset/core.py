@@ -6,6 +6,7 @@ import os
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+import torch
 import torch.distributed as dist
 from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
@@ -94,6 +95,18 @@ class _Base:
             catalog, self.fields, frames, resize, frame_mismatch, box_frames, output
         )
         self.report = SkipReport(on_error=on_error, max_skips=max_skips)
+        # The epoch lives in shared memory, so that set_epoch() in the training process also
+        # reaches persistent DataLoader workers (they keep their copy of the dataset).
+        self._epoch_shared = torch.zeros((), dtype=torch.int64).share_memory_()  # type: ignore[no-untyped-call]
+
+    @property
+    def epoch(self) -> int:
+        """The epoch whose order and random frame windows are produced (see ``set_epoch``)."""
+        return int(self._epoch_shared)
+
+    @epoch.setter
+    def epoch(self, value: int) -> None:
+        self._epoch_shared.fill_(int(value))
 
     def _load(self, sample_id: str, epoch: int) -> dict[str, Any] | None:
         try:
