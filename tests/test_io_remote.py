@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import torch.utils.data as torch_data
 from fsspec.implementations.memory import MemoryFileSystem
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -379,3 +380,34 @@ def test_hub_like_filesystem_info_and_index() -> None:
         read_member(path, index.entries[1], fs=fs)
         == make_tar([7, 700])[index.entries[1].offset : index.entries[1].end]
     )
+
+
+class _RangeReads(torch_data.IterableDataset[bool]):
+    """Each DataLoader worker reads many ranges through ``read_range``'s shared connections."""
+
+    def __init__(self, url: str, data: bytes) -> None:
+        self.url, self.data = url, data
+
+    def __iter__(self) -> Iterator[bool]:
+        info = torch_data.get_worker_info()
+        worker = info.id if info is not None else 0
+        for k in range(60):
+            off = (k * 7919 + worker * 104729) % (len(self.data) - 5000)
+            yield read_range(self.url, off, 4096) == self.data[off : off + 4096]
+
+
+def test_forked_workers_do_not_share_kept_alive_connections(
+    shard: tuple[Path, LoopbackServer, bytes],
+) -> None:
+    """A forked worker inherits the parent's kept-alive sockets; two processes talking over
+    one connection read each other's answers. Each process must open its own."""
+    _, server, data = shard
+    url = server.url(SHARD)
+    assert read_range(url, 0, 100) == data[:100]  # the parent now keeps a connection open
+    loader = torch_data.DataLoader(
+        _RangeReads(url, data), batch_size=None, num_workers=2, multiprocessing_context="fork"
+    )
+    results = list(loader)
+    assert len(results) == 120
+    assert all(results)
+    assert read_range(url, 200, 100) == data[200:300]  # the parent's connection still works

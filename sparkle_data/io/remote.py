@@ -300,10 +300,20 @@ class _HTTPSession:
     def __init__(self) -> None:
         self._conns: dict[tuple[str, str, int], http.client.HTTPConnection] = {}
         self._ssl: ssl.SSLContext | None = None
+        self._pid = os.getpid()
+
+    def _after_fork(self) -> None:
+        """A forked child (a DataLoader worker) inherits the parent's kept-alive sockets: two
+        processes talking over one connection read each other's answers. Forget them here
+        (the parent keeps its own); the child opens its own connections."""
+        if self._pid != os.getpid():
+            self._conns = {}
+            self._pid = os.getpid()
 
     def _connection(
         self, parts: SplitResult, url: str, timeout: float
     ) -> tuple[http.client.HTTPConnection, str]:
+        self._after_fork()
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"Invalid URL {url!r}: only http:// and https:// are supported.")
         port = parts.port or (443 if parts.scheme == "https" else 80)
