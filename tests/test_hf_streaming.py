@@ -313,6 +313,8 @@ def test_stateful_dataloader_resumes_across_workers(
 def test_https_root_streams_and_maps_without_downloading(
     sample_tree: SampleTreeSummary, catalog: Catalog, tmp_path: Path
 ) -> None:
+    from torch.utils.data import DataLoader
+
     from sparkle_data.testing.http import serve_directory
 
     fields = ["source_video", "edited_video"]
@@ -320,11 +322,25 @@ def test_https_root_streams_and_maps_without_downloading(
     with serve_directory(sample_tree.root) as server:
         root = server.url().rstrip("/")
         streamed = list(load_dataset(root, "style", fields=fields, progress=False))
+        # forked workers after the parent has read over HTTP (index, records): each worker
+        # must use its own connections
+        in_workers = list(
+            DataLoader(
+                load_dataset(root, "style", fields=fields, progress=False),
+                batch_size=None,
+                num_workers=2,
+                collate_fn=_identity,
+                multiprocessing_context="fork",
+            )
+        )
         mapped = load_dataset(
             root, "style", fields=fields, streaming=False, cache_dir=tmp_path, progress=False
         )
         full_gets = [r for r in server.requests if r.method == "GET" and r.range is None]
     assert streamed == local
+    by_id = {r["sample_id"]: r for r in local}
+    assert len(in_workers) == len(local)
+    assert all(r == by_id[r["sample_id"]] for r in in_workers)
     assert mapped.to_list() == local
     assert not [r for r in full_gets if r.path.endswith(".tar")]
 
