@@ -57,8 +57,10 @@ _ROUND: Final = 8 << 20
 """Slot capacities are rounded up to 8 MiB so that clips of slightly different length share."""
 _MADV_POPULATE_WRITE: Final = 23
 """Linux >= 5.14: fault a whole range in writable in one call."""
-_RECEIVER_CACHE: Final = 64
-"""Mappings the receiving process keeps for slots it may see again (per process)."""
+_RECEIVER_CACHE: Final = 256
+"""Mappings the receiving process keeps for slots it may see again. A live sender's slot
+costs no memory here (the pages are the sender's); exited and retired senders' mappings are
+dropped anyway, so this only bounds the bookkeeping (16 workers x 12 slots fit)."""
 
 
 def _env_int(name: str, default: int) -> int:
