@@ -362,6 +362,33 @@ def test_streams_over_loopback_http(sample_tree: SampleTreeSummary, catalog: Any
             np.testing.assert_array_equal(s["edited_video"], ref.transpose(0, 3, 1, 2))
 
 
+@pytest.mark.network
+def test_boxes_line_index_is_built_once_before_the_workers(
+    sample_tree: SampleTreeSummary, catalog: Any
+) -> None:
+    from sparkle_data.testing.http import serve_directory
+
+    r2 = "intermediate_data/time/foreground_grounding_r2.jsonl"
+    size = (Path(sample_tree.root) / r2).stat().st_size
+    with serve_directory(sample_tree.root) as server:
+        ds = SparkleDataset(server.base_url, fields=["boxes"], edit_types=["time"])
+        server.reset()
+        loader = DataLoader(ds, batch_size=None, num_workers=2, collate_fn=lambda x: x)
+        got = {s["sample_id"]: s["boxes"]["boxes"] for s in loader}
+        fetched = 0
+        for r in server.requests:
+            if r.path.endswith(r2) and r.method == "GET":
+                assert r.range is not None
+                first, last = r.range.removeprefix("bytes=").split("-")
+                fetched += int(last) - int(first) + 1
+    assert sorted(got) == sorted(ds.ids)
+    # the workers read only the lines they need (a block each), not the whole file each
+    assert fetched < size, (fetched, size)
+    reference = SparkleDataset(catalog, fields=["boxes"], edit_types=["time"])
+    for s in reference:
+        assert torch.equal(got[s["sample_id"]], s["boxes"]["boxes"])
+
+
 def test_previews_only_root(sample_tree: SampleTreeSummary, tmp_path: Path) -> None:
     src = Path(sample_tree.root)
     root = tmp_path / "previews"

@@ -94,6 +94,7 @@ class _Base:
         self.loader = SampleLoader(
             catalog, self.fields, frames, resize, frame_mismatch, box_frames, output
         )
+        self.loader.prepare(self.ids)
         self.report = SkipReport(on_error=on_error, max_skips=max_skips)
         # The epoch lives in shared memory, so that set_epoch() in the training process also
         # reaches persistent DataLoader workers (they keep their copy of the dataset).

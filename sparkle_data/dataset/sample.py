@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import io
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any, Literal
 
@@ -21,10 +21,11 @@ from sparkle_data.catalog.model import Catalog
 from sparkle_data.dataset.fields import IMAGE_FIELDS, MASK_FIELDS, VIDEO_FIELDS, Field
 from sparkle_data.errors import MissingArtifactError
 from sparkle_data.io import fs as sfs
+from sparkle_data.io.remote import read_range
 from sparkle_data.layout import record_path
 from sparkle_data.readers.grounding import boxes_array, iter_grounding_r2
 from sparkle_data.readers.image import read_png
-from sparkle_data.readers.lineindex import LineEntry, build_line_index, read_line
+from sparkle_data.readers.lineindex import LineEntry, build_line_index
 from sparkle_data.sampling import (
     BoxFrames,
     FrameMismatch,
@@ -170,6 +171,15 @@ class SampleLoader:
 
         return torch.from_numpy(chw)
 
+    def prepare(self, sample_ids: Sequence[str]) -> None:
+        """Do the per-theme work once, before DataLoader workers start (they inherit it):
+        the line index of ``foreground_grounding_r2.jsonl`` of every theme in ``sample_ids``
+        when ``boxes`` is requested. Otherwise each worker would read the whole file (a
+        download per worker on a remote root) on its first sample."""
+        if "boxes" in self.fields:
+            for edit_type in sorted({sid.split("_")[1] for sid in sample_ids}):
+                self._line_index(edit_type)
+
     def _line_index(self, edit_type: str) -> dict[str, LineEntry]:
         if edit_type not in self._lines:
             rel = record_path(edit_type, "foreground_grounding_r2")
@@ -192,8 +202,10 @@ class SampleLoader:
                 path=self.catalog.root,
                 sample_id=sample_id,
             )
-        with sfs.open_binary(sfs.join(self.catalog.base, rel), fs=self.catalog.fs) as fh:
-            line = read_line(fh, entry)
+        # one exact ranged read of the line (a buffered file would fetch a whole block)
+        line = read_range(
+            sfs.join(self.catalog.base, rel), entry.offset, entry.length, fs=self.catalog.fs
+        )
         name = f"{self.catalog.root}/{rel} (line {entry.line})"
         (record,) = list(iter_grounding_r2(io.BytesIO(line + b"\n"), name=name))
         h, w = plan.geometry_of(plan.reference).source_size
