@@ -363,3 +363,37 @@ def test_missing_files_fail_at_load_time(sample_tree_copy: Path) -> None:
     kept = [r["sample_id"] for r in ds]
     assert kept
     assert not set(kept) & set(lost)
+
+
+@pytest.mark.network
+def test_decoded_boxes_do_not_download_the_grounding_file_per_worker(
+    sample_tree: SampleTreeSummary,
+) -> None:
+    from torch.utils.data import DataLoader
+
+    from sparkle_data.testing.http import serve_directory
+
+    r2 = "intermediate_data/time/foreground_grounding_r2.jsonl"
+    size = (sample_tree.root / r2).stat().st_size
+    local = {
+        r["sample_id"]: r["boxes"]
+        for r in load(sample_tree.root, "time", fields=["boxes"], decode=True)
+    }
+    with serve_directory(sample_tree.root) as server:
+        ds = load_dataset(
+            server.url().rstrip("/"), "time", fields=["boxes"], decode=True, progress=False
+        )
+        server.reset()
+        rows = list(DataLoader(ds, batch_size=None, num_workers=2, collate_fn=_identity))
+        fetched = sum(
+            int(b) - int(a) + 1
+            for r in server.requests
+            if r.path.endswith(r2) and r.method == "GET" and r.range is not None
+            for a, b in [r.range.removeprefix("bytes=").split("-")]
+        )
+        whole = [r for r in server.requests if r.path.endswith(r2) and r.range is None]
+    assert sorted(r["sample_id"] for r in rows) == sorted(local)
+    for r in rows:
+        np.testing.assert_array_equal(r["boxes"]["boxes"], local[r["sample_id"]]["boxes"])
+    assert not whole
+    assert fetched < size, (fetched, size)  # the lines the rows need, not the file per worker

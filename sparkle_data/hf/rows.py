@@ -300,6 +300,11 @@ class RowGenerator:
     """Rows whose file columns this instance has read (per process)."""
     _loader: SampleLoader | None = field(default=None, repr=False)
 
+    def __post_init__(self) -> None:
+        if self.spec.decode and "boxes" in self.spec.fields:
+            # per-theme work (the grounding line index) done once here, not in every worker
+            self._sample_loader().prepare([sid for ids in self.groups.values() for sid in ids])
+
     def __call__(self, shard_ids: Sequence[str]) -> Iterator[Mapping[str, Any]]:
         for key in shard_ids:
             for sid in self.groups[key]:
@@ -341,7 +346,7 @@ class RowGenerator:
                 out[f] = {"bytes": data, "path": f"{sample_id}.{ARTIFACTS[f].extension}"}  # type: ignore[index]
         return out
 
-    def _decoded(self, sample_id: str) -> dict[str, Any]:
+    def _sample_loader(self) -> SampleLoader:
         if self._loader is None:
             from sparkle_data.dataset.sample import SampleLoader
 
@@ -355,5 +360,8 @@ class RowGenerator:
                 self.spec.box_frames,
                 "numpy",
             )
-        sample = self._loader.load(sample_id)
+        return self._loader
+
+    def _decoded(self, sample_id: str) -> dict[str, Any]:
+        sample = self._sample_loader().load(sample_id)
         return {c: sample[c] for c in self.spec.loaded_columns}
