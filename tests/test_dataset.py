@@ -191,6 +191,25 @@ def test_len_is_what_the_rank_yields_through_workers(
         assert lengths == [expected, expected]
 
 
+def test_merge_states_takes_stateful_dataloader_states(catalog: Any) -> None:
+    from torchdata.stateful_dataloader import StatefulDataLoader
+
+    from sparkle_data.dataset import slot_states
+
+    ds = SparkleDataset(catalog, fields=LIGHT, shuffle=True, seed=2, balance="none")
+    loader = StatefulDataLoader(ds, batch_size=None)  # no workers: the state has one slot
+    it = iter(loader)
+    first = [next(it)["sample_id"] for _ in range(5)]
+    state = json.loads(json.dumps(loader.state_dict()))
+    (slot,) = slot_states(state)
+    assert slot["yielded"] == 5
+    rest = SparkleDataset(catalog, fields=LIGHT, shuffle=True, seed=2, balance="none")
+    rest.load_state_dict(merge_states([state]))
+    assert first + [s["sample_id"] for s in rest] == ds.order()
+    with pytest.raises(ResumeStateError, match="neither a dataset state"):
+        merge_states([{"step": 3}])
+
+
 def test_version_1_states(catalog: Any) -> None:
     old = [
         {

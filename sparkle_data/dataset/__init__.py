@@ -16,6 +16,7 @@ if TYPE_CHECKING:
         ResumeStateError,
         epoch_order,
         merge_states,
+        slot_states,
         stable_seed,
     )
     from sparkle_data.dataset.sample import SampleLoader
@@ -30,6 +31,7 @@ _HOME = {
     "ResumeStateError": "order",
     "epoch_order": "order",
     "merge_states": "order",
+    "slot_states": "order",
     "stable_seed": "order",
     "SampleLoader": "sample",
 }
@@ -45,6 +47,7 @@ __all__ = [
     "epoch_order",
     "merge_states",
     "select_ids",
+    "slot_states",
     "stable_seed",
 ]
 

@@ -39,6 +39,7 @@ __all__ = [
     "epoch_order",
     "merge_states",
     "slot_positions",
+    "slot_states",
     "stable_seed",
 ]
 
@@ -130,12 +131,43 @@ def slot_positions(
     return [p % n for p in positions if p >= skip_prefix]
 
 
+def slot_states(state: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The dataset slot states held in ``state``.
+
+    ``state`` is either a dataset state itself, or a
+    ``torchdata.stateful_dataloader.StatefulDataLoader`` ``state_dict()``. For a loader
+    state, that is its dataset's state without workers, or one state per worker.
+    """
+    if "kind" in state:
+        return [dict(state)]
+    if isinstance(state.get("dataset_state"), Mapping):  # StatefulDataLoader, no workers
+        return slot_states(state["dataset_state"])
+    snapshot = state.get("_snapshot")
+    if isinstance(snapshot, Mapping) and isinstance(snapshot.get("_worker_snapshots"), Mapping):
+        out: list[dict[str, Any]] = []
+        for name, worker in sorted(snapshot["_worker_snapshots"].items()):
+            inner = worker.get("dataset_state") if isinstance(worker, Mapping) else None
+            if not isinstance(inner, Mapping):
+                raise ResumeStateError(
+                    f"Invalid resume state: the loader state's {name} has no dataset state "
+                    "(was the loader's iterator started before state_dict()?)."
+                )
+            out.extend(slot_states(inner))
+        return out
+    raise ResumeStateError(
+        f"Invalid resume state with keys {sorted(state)[:8]}: neither a dataset state nor a "
+        "StatefulDataLoader state_dict()."
+    )
+
+
 def merge_states(states: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """Combine the per-slot states of *all* slots of a run into one global state.
 
     The result resumes under any world size and worker count: it records the longest prefix
-    of the epoch's global order that every slot had consumed.
+    of the epoch's global order that every slot had consumed. ``states`` may be dataset
+    states or ``StatefulDataLoader.state_dict()`` results (one per rank), or a mix.
     """
+    states = [s for state in states for s in slot_states(state)]
     if not states:
         raise ResumeStateError("Invalid resume state []: no slot states to merge.")
     first = states[0]
