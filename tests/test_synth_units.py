@@ -101,6 +101,13 @@ def test_qwen_boxes_map_back_through_the_card_helper(data: st.DataObject) -> Non
         assert want <= got <= want + tol
 
 
+def test_qwen_box_survives_the_cards_float_arithmetic() -> None:
+    # ceil(29 * 1000 / 50) = 580, but 580 / 1000.0 * 50 == 28.999...: the card gives 28
+    box = to_qwen_box((0, 0, 29, 0), 50, 2)
+    assert box == [0, 0, 581, 0]
+    assert normalize_bbox(box, 50, 2) == (0, 0, 29, 0)
+
+
 def test_grounding_frames_are_2fps() -> None:
     assert list(grounding_frame_indices(81)) == [0, 8, 16, 24, 32, 40, 48, 56, 64, 72, 80]
     for n in range(69, 82):

@@ -62,15 +62,26 @@ def figure_labels(fig: Figure) -> tuple[tuple[str, tuple[PartName, ...]], ...]:
     return tuple(labels)
 
 
+def _to_qwen(pixel: int, size: int) -> int:
+    """The smallest ``[0, 1000]`` value that the card's float arithmetic,
+    ``int(v / 1000.0 * size)``, maps back to ``pixel`` (or past it when 1000 units cannot
+    resolve it). The exact ceiling ``ceil(pixel * 1000 / size)`` can land one float ulp short
+    (580 / 1000.0 * 50 == 28.999...), so step up until the card's formula agrees."""
+    v = min(BBOX_SCALE, -(-pixel * BBOX_SCALE // size))
+    while v < BBOX_SCALE and int(v / float(BBOX_SCALE) * size) < pixel:
+        v += 1
+    return v
+
+
 def to_qwen_box(box: tuple[int, int, int, int], width: int, height: int) -> Box:
-    """Inclusive pixel box -> ``[0, 1000]`` ints, rounded up so ``int(v / 1000 * size)``
-    gives the pixel back."""
+    """Inclusive pixel box -> ``[0, 1000]`` ints, rounded up so that the card's
+    ``normalize_bbox`` gives the pixel back."""
     x1, y1, x2, y2 = box
     return [
-        min(BBOX_SCALE, -(-x1 * BBOX_SCALE // width)),
-        min(BBOX_SCALE, -(-y1 * BBOX_SCALE // height)),
-        min(BBOX_SCALE, -(-x2 * BBOX_SCALE // width)),
-        min(BBOX_SCALE, -(-y2 * BBOX_SCALE // height)),
+        _to_qwen(x1, width),
+        _to_qwen(y1, height),
+        _to_qwen(x2, width),
+        _to_qwen(y2, height),
     ]
 
 
