@@ -6,8 +6,18 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from sparkle_data.testing import SampleTreeSummary, make_sample_tree
+
+# Property tests explore new random cases on every developer run; CI (CI set, as .ci/run
+# does) replays a fixed sequence so that a clean-clone run is reproducible. Run with
+# HYPOTHESIS_PROFILE=thorough to search harder before a release.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+settings.register_profile("thorough", max_examples=2000, deadline=None)
+settings.load_profile(
+    os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "default")
+)
 
 REAL_CLIPS = Path(
     os.environ.get(
