@@ -184,3 +184,21 @@ def test_group_by_length_properties() -> None:
     s.set_epoch(1)
     assert list(s) != first
     assert "buckets=3" in repr(s)
+
+
+def test_frame0_images_are_not_temporal() -> None:
+    """``source_frame0`` is ``(3, H, W)``: three dimensions, but stacked, never padded."""
+    import torch
+
+    batch = [
+        {
+            "source_video": torch.full((t, 3, 4, 5), t, dtype=torch.uint8),
+            "source_frame0": torch.full((3, 4, 5), t, dtype=torch.uint8),
+        }
+        for t in (5, 2)
+    ]
+    out = collate_pad(batch)
+    assert out["source_video"].shape == (2, 5, 3, 4, 5)
+    assert out["lengths"].tolist() == [5, 2]
+    assert out["source_frame0"].shape == (2, 3, 4, 5)
+    assert out["source_frame0"][1].eq(2).all()

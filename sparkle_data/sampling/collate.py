@@ -13,7 +13,8 @@ Both are plain ``collate_fn`` callables for :class:`torch.utils.data.DataLoader`
 mapping of fields: tensors and numpy arrays are batched (numpy arrays become tensors), every
 other value (ids, prompts, metadata dicts, scores, :class:`BoxesArray`, ``None``) is collected
 into a list. Temporal fields are, by default, the array fields with 3 or more dimensions
-(videos ``(T, C, H, W)``, masks ``(T, H, W)``), which set each sample's ``T``, plus any other
+(videos ``(T, C, H, W)``, masks ``(T, H, W)``; not the frame-0 images ``(3, H, W)``,
+``source_frame0`` and the like), which set each sample's ``T``, plus any other
 array field whose first dimension is that ``T`` in every sample and varies across the batch
 (per-frame values such as ``frame_indices``); pass ``time_keys=`` to choose them explicitly.
 Inside a worker process the batch tensors are allocated in shared memory, as PyTorch's own
@@ -23,10 +24,11 @@ Inside a worker process the batch tensors are allocated in shared memory, as PyT
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 
+from sparkle_data.layout import ARTIFACTS
 from sparkle_data.sampling._checks import check_int
 from sparkle_data.sampling.frames import rng_key
 
@@ -158,11 +160,17 @@ def _collate(
     return {key: out[key] for key in (*keys, lengths_key, mask_key) if key in out}
 
 
+_IMAGE_FIELDS: Final = frozenset(n for n, a in ARTIFACTS.items() if a.extension == "png")
+"""Sparkle's frame-0 images, ``(3, H, W)``: three dimensions, but no time axis."""
+
+
 def _time_keys(
     arrays: Mapping[str, list[torch.Tensor]], time_keys: Sequence[str] | None
 ) -> set[str]:
     if time_keys is None:
-        return {k for k, ts in arrays.items() if all(t.ndim >= 3 for t in ts)}
+        return {
+            k for k, ts in arrays.items() if k not in _IMAGE_FIELDS and all(t.ndim >= 3 for t in ts)
+        }
     if isinstance(time_keys, str):
         raise TypeError(f"Invalid time_keys {time_keys!r}: must be a sequence of field names.")
     chosen = set(time_keys)
