@@ -11,7 +11,7 @@ import pytest
 
 from sparkle_data.catalog import Catalog, build_catalog
 from sparkle_data.hf import load_dataset
-from sparkle_data.hf.rows import FIELDS, METADATA_COLUMNS, SCORE_COLUMNS, LazyRow
+from sparkle_data.hf.rows import METADATA_COLUMNS, SCORE_COLUMNS, LazyRow
 from sparkle_data.testing import SampleTreeSummary
 
 datasets = pytest.importorskip("datasets")
@@ -150,12 +150,6 @@ def test_decode_true_uses_our_readers(sample_tree: SampleTreeSummary) -> None:
         assert list(row["frame_indices"]) == list(ref["frame_indices"])
         np.testing.assert_array_equal(row["boxes"]["boxes"], ref["boxes"]["boxes"])
         assert row["boxes"]["labels"] == ref["boxes"]["labels"]
-
-
-def test_fields_agree_with_the_torch_dataset() -> None:
-    from sparkle_data.dataset import FIELDS as TORCH_FIELDS
-
-    assert tuple(TORCH_FIELDS) == FIELDS
 
 
 def test_datasets_operations(sample_tree: SampleTreeSummary, catalog: Catalog) -> None:

@@ -50,7 +50,26 @@ if TYPE_CHECKING:
     import pandas as pd
     from fsspec.spec import AbstractFileSystem
 
-__all__ = ["PIPELINE_ORDER", "build_table"]
+__all__ = ["METADATA_COLUMNS", "PIPELINE_ORDER", "SCORE_COLUMNS", "build_table"]
+
+METADATA_COLUMNS: Final[tuple[str, ...]] = ("chosen_keyword", "subtheme", "scene", "original_scene")
+"""The metadata columns besides ``prompt``."""
+SCORE_COLUMNS: Final[tuple[str, ...]] = (
+    "frame0_prompt_following",
+    "frame0_consistency",
+    "frame0_perceptual_quality",
+    "frame0_overall",
+    "fg_removed_prompt_following",
+    "fg_removed_consistency",
+    "fg_removed_perceptual_quality",
+    "fg_removed_overall",
+    "video_mean_o_score",
+    "video_min_o_score",
+    "video_mean_sc_score",
+    "video_mean_pq_score",
+)
+"""The twelve per-sample score columns (frame-0 EditScore, foreground-removed EditScore, video
+summary), in that order."""
 
 PIPELINE_ORDER: tuple[RecordName, ...] = (
     "edited_frame0_score",

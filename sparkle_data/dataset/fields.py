@@ -8,6 +8,7 @@ from typing import Final, Literal, get_args
 __all__ = [
     "DEFAULT_FIELDS",
     "FIELDS",
+    "FILE_FIELDS",
     "IMAGE_FIELDS",
     "MASK_FIELDS",
     "VIDEO_FIELDS",
@@ -36,6 +37,8 @@ MASK_FIELDS: Final = frozenset({"source_video_mask"})
 IMAGE_FIELDS: Final = frozenset(
     {"source_frame0", "edited_frame0", "edited_frame0_foreground_removed"}
 )
+FILE_FIELDS: Final = VIDEO_FIELDS | MASK_FIELDS | IMAGE_FIELDS
+"""The fields read from one file each (the others come from the records and the catalog)."""
 DEFAULT_FIELDS: Final[tuple[Field, ...]] = ("source_video", "edited_video", "metadata")
 
 

@@ -18,6 +18,7 @@ from typing import IO, Any, Literal
 import numpy as np
 
 from sparkle_data.catalog.model import Catalog
+from sparkle_data.catalog.table import METADATA_COLUMNS, SCORE_COLUMNS
 from sparkle_data.dataset.fields import IMAGE_FIELDS, MASK_FIELDS, VIDEO_FIELDS, Field
 from sparkle_data.errors import MissingArtifactError
 from sparkle_data.io import fs as sfs
@@ -43,23 +44,9 @@ __all__ = ["SampleLoader"]
 
 Output = Literal["torch", "numpy"]
 
-_SCORE_COLUMNS = (
-    "frame0_prompt_following",
-    "frame0_consistency",
-    "frame0_perceptual_quality",
-    "frame0_overall",
-    "fg_removed_prompt_following",
-    "fg_removed_consistency",
-    "fg_removed_perceptual_quality",
-    "fg_removed_overall",
-    "video_mean_o_score",
-    "video_min_o_score",
-    "video_mean_sc_score",
-    "video_mean_pq_score",
-)
 _NATIVE = Resize(division=1)
 """``resize=None``: every field at the reference field's own size (no rounding, no crop)."""
-_METADATA_COLUMNS = ("prompt", "chosen_keyword", "subtheme", "scene", "original_scene")
+_METADATA_COLUMNS = ("prompt", *METADATA_COLUMNS)
 
 
 def _plain(value: Any) -> Any:
@@ -123,7 +110,7 @@ class SampleLoader:
         if "boxes" in wanted:
             out["boxes"] = self._boxes(sample_id, plan)
         if "scores" in wanted:
-            out["scores"] = {c: _plain(row.get(c)) for c in _SCORE_COLUMNS}
+            out["scores"] = {c: _plain(row.get(c)) for c in SCORE_COLUMNS}
         if "metadata" in wanted:
             out["metadata"] = {c: _plain(row.get(c)) for c in _METADATA_COLUMNS}
         return out

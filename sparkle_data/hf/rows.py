@@ -29,11 +29,20 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from sparkle_data.catalog.select import select_ids
+from sparkle_data.catalog.table import METADATA_COLUMNS, SCORE_COLUMNS
+from sparkle_data.dataset.fields import (  # torch-free: sparkle_data.dataset imports lazily
+    DEFAULT_FIELDS,
+    FIELDS,
+    FILE_FIELDS,
+    IMAGE_FIELDS,
+    MASK_FIELDS,
+    VIDEO_FIELDS,
+)
 from sparkle_data.layout import ARTIFACTS, EDIT_TYPES, parse_edit_type
 
 if TYPE_CHECKING:
@@ -61,47 +70,6 @@ __all__ = [
 ]
 
 Media = Literal["video", "binary"]
-
-FIELDS: Final[tuple[str, ...]] = (
-    "source_video",
-    "edited_video",
-    "source_video_mask",
-    "edited_background_video",
-    "edited_video_canny",
-    "source_frame0",
-    "edited_frame0",
-    "edited_frame0_foreground_removed",
-    "boxes",
-    "scores",
-    "metadata",
-)
-"""Same names as :data:`sparkle_data.dataset.FIELDS` (kept here so that this module does not
-import ``torch``; a test checks that the two agree)."""
-VIDEO_FIELDS: Final = (
-    "source_video",
-    "edited_video",
-    "edited_background_video",
-    "edited_video_canny",
-)
-MASK_FIELDS: Final = ("source_video_mask",)
-IMAGE_FIELDS: Final = ("source_frame0", "edited_frame0", "edited_frame0_foreground_removed")
-FILE_FIELDS: Final = (*VIDEO_FIELDS, *MASK_FIELDS, *IMAGE_FIELDS)
-DEFAULT_FIELDS: Final[tuple[str, ...]] = ("source_video", "edited_video", "metadata")
-METADATA_COLUMNS: Final[tuple[str, ...]] = ("chosen_keyword", "subtheme", "scene", "original_scene")
-SCORE_COLUMNS: Final[tuple[str, ...]] = (
-    "frame0_prompt_following",
-    "frame0_consistency",
-    "frame0_perceptual_quality",
-    "frame0_overall",
-    "fg_removed_prompt_following",
-    "fg_removed_consistency",
-    "fg_removed_perceptual_quality",
-    "fg_removed_overall",
-    "video_mean_o_score",
-    "video_min_o_score",
-    "video_mean_sc_score",
-    "video_mean_pq_score",
-)
 
 
 def check_fields(fields: Sequence[str] | str, *, decode: bool) -> tuple[str, ...]:
