@@ -80,7 +80,6 @@ import json
 import math
 import multiprocessing
 import os
-import platform
 import resource
 import statistics
 import sys
@@ -100,6 +99,7 @@ if str(REPO) not in sys.path:
 import av  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from _machine import machine_info  # noqa: E402
 from torch.utils.data import DataLoader, Dataset, IterableDataset  # noqa: E402
 
 import sparkle_data.dataset.sample as sample_module  # noqa: E402
@@ -919,29 +919,16 @@ def machine() -> dict[str, Any]:
     import psutil
     import webdataset
 
-    cpu = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "platform": platform.platform(),
-        "cpu": cpu,
-        "cpu_count": os.cpu_count(),
-        "affinity": len(os.sched_getaffinity(0)),
-        "memory_gb": round(psutil.virtual_memory().total / 1024**3, 1),
-        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "av": av.__version__,
-        "ffmpeg_libavcodec": ".".join(map(str, av.library_versions["libavcodec"])),
-        "numpy": np.__version__,
-        "imageio": imageio.__version__,
-        "webdataset": getattr(webdataset, "__version__", "?"),
-    }
+    return machine_info(
+        memory_gb=round(psutil.virtual_memory().total / 1024**3, 1),
+        load_average_at_start=[round(x, 2) for x in os.getloadavg()],
+        torch=torch.__version__,
+        av=av.__version__,
+        ffmpeg_libavcodec=".".join(map(str, av.library_versions["libavcodec"])),
+        numpy=np.__version__,
+        imageio=imageio.__version__,
+        webdataset=getattr(webdataset, "__version__", "?"),
+    )
 
 
 def target(

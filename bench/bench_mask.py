@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import tempfile
 import time
@@ -32,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _machine import machine_info
 
 from sparkle_data.readers import mask as mask_module
 from sparkle_data.readers.mask import INFLATE_BACKEND, read_mask
@@ -66,24 +66,11 @@ def blob_mask(seed: int = 0) -> np.ndarray:  # type: ignore[type-arg]
 
 
 def machine() -> dict[str, Any]:
-    cpu = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "cpu": cpu,
-        "cpu_count": os.cpu_count(),
-        "affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-        "inflate_backend": INFLATE_BACKEND,
-        "zlib": zlib.ZLIB_RUNTIME_VERSION,
-    }
+    return machine_info(
+        numpy=np.__version__,
+        inflate_backend=INFLATE_BACKEND,
+        zlib=zlib.ZLIB_RUNTIME_VERSION,
+    )
 
 
 def with_stdlib_zlib(fn: Callable[[], object]) -> Callable[[], object]:

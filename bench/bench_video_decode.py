@@ -23,7 +23,6 @@ import argparse
 import io
 import json
 import os
-import platform
 import statistics
 import tempfile
 import time
@@ -33,6 +32,7 @@ from typing import Any
 
 import av
 import numpy as np
+from _machine import machine_info
 from PIL import Image
 
 from sparkle_data.readers.video import probe_video, read_video
@@ -75,22 +75,7 @@ def synthetic_clips(tmp: str, n: int = 2) -> list[str]:
 
 
 def machine() -> dict[str, Any]:
-    cpu = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "av": av.__version__,
-        "ffmpeg": av.library_versions.get("libavcodec"),
-        "cpu": cpu,
-        "cpu_count": os.cpu_count(),
-    }
+    return machine_info(av=av.__version__, ffmpeg=av.library_versions.get("libavcodec"))
 
 
 def main() -> None:
