@@ -17,6 +17,7 @@ from typing import IO, Any, Final
 import av
 
 from sparkle_data.errors import CorruptVideoError
+from sparkle_data.io.h264 import open_bitexact_h264
 from sparkle_data.layout import FPS
 
 __all__ = ["DEFAULT_CRF", "DEFAULT_PRESET", "reencode_h264"]
@@ -24,23 +25,6 @@ __all__ = ["DEFAULT_CRF", "DEFAULT_PRESET", "reencode_h264"]
 DEFAULT_CRF: Final = 17
 """x264 constant rate factor: visually lossless for these clips."""
 DEFAULT_PRESET: Final = "medium"
-
-
-def _open_output(
-    buf: io.BytesIO, width: int, height: int, rate: Fraction, crf: int, preset: str
-) -> tuple[Any, Any]:
-    container: Any = av.open(buf, mode="w", format="mp4", options={"fflags": "+bitexact"})
-    stream: Any = container.add_stream(
-        "libx264",
-        rate=rate,
-        options={"crf": str(crf), "preset": preset, "x264-params": "mbtree=0"},
-    )
-    stream.width = width
-    stream.height = height
-    stream.pix_fmt = "yuv420p"
-    stream.thread_count = 1
-    stream.codec_context.flags |= av.codec.context.Flags.bitexact
-    return container, stream
 
 
 def reencode_h264(
@@ -88,7 +72,9 @@ def reencode_h264(
                 if frames is not None and written >= frames:
                     break
                 if out is None:
-                    out, stream = _open_output(buf, frame.width, frame.height, rate, crf, preset)
+                    out, stream = open_bitexact_h264(
+                        buf, frame.width, frame.height, rate=rate, crf=crf, preset=preset
+                    )
                 if frame.format.name != "yuv420p":
                     frame = frame.reformat(format="yuv420p")
                 frame.pts = written

@@ -12,12 +12,13 @@ with ``dts != pts``. Output matches the real clips: H.264, yuv420p, 16 fps, no a
 from __future__ import annotations
 
 import io
-from typing import Any
 
 import av
 import numpy as np
 import numpy.typing as npt
 from PIL import Image
+
+from sparkle_data.io.h264 import open_bitexact_h264
 
 __all__ = ["Mp4Encoder", "encode_png"]
 
@@ -29,19 +30,9 @@ class Mp4Encoder:
         self._width = width
         self._height = height
         self._buf = io.BytesIO()
-        self._container: Any = av.open(
-            self._buf, mode="w", format="mp4", options={"fflags": "+bitexact"}
+        self._container, stream = open_bitexact_h264(
+            self._buf, width, height, rate=fps, crf=crf, preset=preset
         )
-        stream: Any = self._container.add_stream(
-            "libx264",
-            rate=fps,
-            options={"crf": str(crf), "preset": preset, "x264-params": "mbtree=0"},
-        )
-        stream.width = width
-        stream.height = height
-        stream.pix_fmt = "yuv420p"
-        stream.thread_count = 1
-        stream.codec_context.flags |= av.codec.context.Flags.bitexact
         self._stream = stream
         self._frames = 0
         self._done = False
