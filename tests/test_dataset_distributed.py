@@ -8,7 +8,6 @@ started with ``fork`` (which inherit the group) and ``spawn`` (which do not).
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -86,8 +85,6 @@ def test_two_ranks_balance_pad_equal_lengths(
     lengths = {len(r["ids"]) for r in result}
     assert len(lengths) == 1, "every rank gets the same number of samples"
     assert set(result[0]["ids"]) | set(result[1]["ids"]) == corpus
-    if os.environ.get("SPARKLE_DATA_DEBUG"):
-        print(result)
 
 
 def _resume_main(rank: int, root: str, out: str) -> None:
