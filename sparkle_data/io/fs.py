@@ -3,7 +3,7 @@
 A *location* is a string naming one file or folder:
 
 * a local path (``/data/Sparkle``, ``file:///data/Sparkle``);
-* an ``http(s)://`` URL, read by :class:`~sparkle_data.io.remote.HTTPRangeFileSystem`
+* an ``http(s)://`` URL, read by :class:`~sparkle_data.io.httpfs.HTTPRangeFileSystem`
   (ranged, retried reads). **HTTP cannot list folders**: :func:`ls` and :func:`glob` raise
   ``NotImplementedError`` there unless given ``files=`` (an explicit list of relative paths,
   e.g. from a manifest or from the card's shard naming rules);
@@ -22,16 +22,13 @@ import re
 from dataclasses import dataclass
 from typing import IO, Any
 
-import fsspec
 from fsspec.implementations.local import LocalFileSystem
 from fsspec.spec import AbstractFileSystem
 
-from sparkle_data.io.remote import (
-    DEFAULT_BLOCK_SIZE,
-    HTTPRangeFileSystem,
-    RangeFile,
-    call_with_retries,
-)
+from sparkle_data.io.httpfs import HTTPRangeFileSystem
+from sparkle_data.io.location import is_hf, is_http, location_of, resolve_fsspec
+from sparkle_data.io.rangefile import DEFAULT_BLOCK_SIZE, RangeFile
+from sparkle_data.io.retry import call_with_retries
 from sparkle_data.layout import validate_member_path
 
 __all__ = [
@@ -62,34 +59,17 @@ class FileInfo:
     """Content sha256 when the filesystem knows it (Hub LFS files)."""
 
 
-def _hf_fs() -> AbstractFileSystem:
-    from huggingface_hub import HfFileSystem
-
-    return HfFileSystem()
-
-
 def resolve(root: str | os.PathLike[str]) -> tuple[AbstractFileSystem, str]:
     """``(filesystem, path inside it)`` for a location; trailing slashes are dropped."""
     text = os.fspath(root)
-    if text.startswith(("http://", "https://")):
+    if is_http(text):
         return HTTPRangeFileSystem(), text.rstrip("/")
-    if text.startswith("hf://"):
-        return _hf_fs(), text[len("hf://") :].rstrip("/")
-    if text.startswith("file://"):
-        text = text[len("file://") :]
-    elif "://" in text:
-        fs, path = fsspec.core.url_to_fs(text)
-        return fs, str(path).rstrip("/")
-    return LocalFileSystem(), os.path.abspath(text).replace(os.sep, "/")
+    return resolve_fsspec(text)
 
 
 def unresolve(fs: AbstractFileSystem, path: str) -> str:
     """The location string of ``path`` in ``fs`` (inverse of :func:`resolve`)."""
-    if isinstance(fs, (LocalFileSystem, HTTPRangeFileSystem)):
-        return path
-    if _is_hf(fs):
-        return "hf://" + path
-    return str(fs.unstrip_protocol(path))
+    return location_of(fs, path)
 
 
 def _fs_path(location: str | os.PathLike[str], fs: AbstractFileSystem | None) -> tuple[Any, str]:
@@ -134,16 +114,11 @@ def info(location: str | os.PathLike[str], *, fs: AbstractFileSystem | None = No
     if isinstance(fs, HTTPRangeFileSystem):
         meta = fs.info(path)
         return FileInfo(where, int(meta["size"]), etag=meta.get("ETag"))
-    if _is_hf(fs):
+    if is_hf(fs):
         meta = call_with_retries(lambda: _hf_entry(fs, path), url=where)
     else:
         meta = call_with_retries(lambda: dict(fs.info(path)), url=where)
     return _file_info(where, meta)
-
-
-def _is_hf(fs: AbstractFileSystem) -> bool:
-    """``huggingface_hub.HfFileSystem`` (or a subclass), without importing it."""
-    return any(c.__name__ == "HfFileSystem" for c in type(fs).__mro__)
 
 
 def _hf_entry(fs: AbstractFileSystem, path: str) -> dict[str, Any]:
@@ -257,13 +232,13 @@ def glob(
 
 
 def _base_for_matching(fs: AbstractFileSystem, base: str) -> str:
-    if _is_hf(fs):
+    if is_hf(fs):
         return str(fs.resolve_path(base).path_in_repo).strip("/")
     return base.rstrip("/")
 
 
 def _relative(fs: AbstractFileSystem, prefix: str, path: str) -> str | None:
-    if _is_hf(fs):
+    if is_hf(fs):
         path = str(fs.resolve_path(path).path_in_repo)
         if not prefix:
             return path.strip("/")

@@ -34,7 +34,7 @@ import numpy as np
 import numpy.typing as npt
 from fsspec.spec import AbstractFileSystem
 
-from sparkle_data import __version__
+from sparkle_data._version import __version__
 from sparkle_data.errors import IntegrityError, MissingArtifactError
 from sparkle_data.io.atomic import atomic_write_bytes
 from sparkle_data.io.cache import IndexCacheWarning, cache_path

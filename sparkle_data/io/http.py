@@ -1,0 +1,288 @@
+"""HTTP(S) transport for ranged reads: urllib3 connection pools, one set per process.
+
+* **Keep-alive**: every HTTP(S) read of a process goes through one urllib3 ``PoolManager``
+  (thread-safe; up to :data:`POOL_SIZE` idle connections per origin, :data:`MAX_ORIGINS`
+  origins), so consecutive members and shards on one host reuse a connection.
+* **Fork safety**: a forked child (a DataLoader worker) inherits the parent's kept-alive
+  sockets, and two processes talking over one connection read each other's answers. The
+  pools are keyed by process id and forgotten in the child (``os.register_at_fork``); the
+  parent keeps its own, the child opens new ones.
+* **Proxies** come from the environment (``http_proxy`` / ``https_proxy`` / ``no_proxy``, as
+  :func:`urllib.request.getproxies` reads them): ``http://`` URLs are forwarded through the
+  proxy, ``https://`` ones tunnelled (``CONNECT``).
+* **TLS** verifies certificates against the system trust store.
+* **Redirects** (301, 302, 303, 307, 308; up to :data:`MAX_REDIRECTS`) are followed here,
+  with the same method and headers (a ``Range`` stays a ``Range``).
+* **Timeouts**: ``timeout`` seconds for the connection and for each socket read.
+
+Retrying is not done here (urllib3's own retries are off): :mod:`sparkle_data.io.retry` decides.
+urllib3's exceptions are turned into built-in ones (:class:`TimeoutError`,
+:class:`ConnectionError`, :class:`ssl.SSLCertVerificationError`) by :func:`transport_error`,
+so error messages name no urllib3 class. One exception: a request sent on a kept-alive
+connection that the server had already closed is sent again at once on a fresh connection
+(that is not a failure of the server).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import ssl
+import threading
+import urllib.request
+from dataclasses import dataclass, field
+from typing import Final
+from urllib.parse import urljoin, urlsplit
+
+import urllib3
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import HTTPError, ProtocolError
+from urllib3.exceptions import TimeoutError as Urllib3Timeout
+
+from sparkle_data._version import __version__
+from sparkle_data.io.retry import final_error
+
+__all__ = [
+    "MAX_ORIGINS",
+    "MAX_REDIRECTS",
+    "POOL_SIZE",
+    "USER_AGENT",
+    "HTTPStatusError",
+    "Response",
+    "close_connections",
+    "connections_opened",
+    "finish",
+    "proxy_for",
+    "request",
+    "transport_error",
+]
+
+USER_AGENT: Final = f"sparkle-data/{__version__}"
+MAX_REDIRECTS: Final = 5
+MAX_ORIGINS: Final = 8
+"""Origins (scheme, host, port) whose pools are kept; the least recently used is dropped."""
+POOL_SIZE: Final = 16
+"""Idle keep-alive connections kept per origin (more may be open at once; extras are closed)."""
+_REDIRECT_STATUSES: Final = frozenset({301, 302, 303, 307, 308})
+_DRAIN_LIMIT: Final = 1 << 16
+
+Response = urllib3.BaseHTTPResponse
+
+
+class HTTPStatusError(OSError):
+    """A retriable HTTP status (5xx, 408, 425, 429) answered to one request."""
+
+    def __init__(self, status: int, reason: str, url: str) -> None:
+        super().__init__(f"HTTP {status} {reason} from {url}")
+        self.status = status
+
+
+# --------------------------------------------------------------------------- connections
+
+
+@dataclass
+class _Opened:
+    """Connections opened by this process, and whether the current request opened one."""
+
+    count: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    local: threading.local = field(default_factory=threading.local)
+
+    def note(self) -> None:
+        with self.lock:
+            self.count += 1
+        self.local.connected = True
+
+
+_OPENED = _Opened()
+
+
+class _CountedHTTPConnection(HTTPConnection):
+    def connect(self) -> None:
+        super().connect()
+        _OPENED.note()
+
+
+class _CountedHTTPSConnection(HTTPSConnection):
+    def connect(self) -> None:
+        super().connect()
+        _OPENED.note()
+
+
+class _HTTPPool(HTTPConnectionPool):
+    ConnectionCls = _CountedHTTPConnection
+
+
+class _HTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _CountedHTTPSConnection
+
+
+@dataclass
+class _Pools:
+    """The pool managers of one process, by proxy URL (``""``: direct)."""
+
+    pid: int = field(default_factory=os.getpid)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    managers: dict[str, urllib3.PoolManager] = field(default_factory=dict)
+
+
+_POOLS = _Pools()
+
+
+def _forget_pools_in_child() -> None:
+    """After ``fork``: drop (never close) the parent's connections; the child opens its own."""
+    global _POOLS, _OPENED
+    _POOLS = _Pools()
+    _OPENED = _Opened()
+
+
+os.register_at_fork(after_in_child=_forget_pools_in_child)
+
+
+def _manager(proxy: str | None) -> urllib3.PoolManager:
+    pools = _POOLS
+    if pools.pid != os.getpid():  # a child made without the fork hook: same rule
+        _forget_pools_in_child()
+        pools = _POOLS
+    key = proxy or ""
+    with pools.lock:
+        manager = pools.managers.get(key)
+        if manager is None:
+            manager = (
+                urllib3.ProxyManager(proxy, num_pools=MAX_ORIGINS, maxsize=POOL_SIZE)
+                if proxy
+                else urllib3.PoolManager(num_pools=MAX_ORIGINS, maxsize=POOL_SIZE)
+            )
+            manager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
+            pools.managers[key] = manager
+        return manager
+
+
+def close_connections() -> None:
+    """Close this process's idle keep-alive connections (busy ones close when released)."""
+    pools = _POOLS
+    with pools.lock:
+        managers = list(pools.managers.values())
+        pools.managers.clear()
+    for manager in managers:
+        manager.clear()
+
+
+def connections_opened() -> int:
+    """TCP connections this process has opened for HTTP(S) reads (a keep-alive measure)."""
+    return _OPENED.count
+
+
+def proxy_for(url: str) -> str | None:
+    """The proxy URL the environment asks for ``url`` (``None``: connect directly)."""
+    parts = urlsplit(url)
+    proxy = urllib.request.getproxies().get(parts.scheme)
+    if not proxy or urllib.request.proxy_bypass(parts.netloc):
+        return None
+    if "://" not in proxy:
+        proxy = "http://" + proxy
+    return proxy
+
+
+# --------------------------------------------------------------------------- requests
+
+_POOL_PREFIX: Final = re.compile(r"^\w+\(host=[^)]*\): ")
+
+
+def transport_error(error: BaseException, url: str) -> BaseException:
+    """A built-in exception for a urllib3 one (others are returned as they are).
+
+    TLS certificate failures become :class:`ssl.SSLCertVerificationError` (final), timeouts
+    :class:`TimeoutError`, everything else :class:`ConnectionError` (retriable).
+    """
+    if not isinstance(error, HTTPError):
+        return error
+    seen: BaseException | None = error
+    for _ in range(8):  # urllib3 wraps: SSLError(SSLCertVerificationError), ProxyError(...)
+        if seen is None:
+            break
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return seen
+        inner = [a for a in seen.args if isinstance(a, BaseException)]
+        seen = inner[0] if inner else (seen.__cause__ or seen.__context__)
+    text = _POOL_PREFIX.sub("", str(error)) or type(error).__name__
+    if isinstance(error, Urllib3Timeout):
+        return TimeoutError(f"{text} ({url})")
+    return ConnectionError(f"{text} ({url})")
+
+
+def _aborted_before_answer(error: ProtocolError) -> bool:
+    causes = [a for a in error.args if isinstance(a, BaseException)]
+    return any(
+        isinstance(c, (ConnectionResetError, BrokenPipeError, ConnectionAbortedError))
+        or type(c).__name__ == "RemoteDisconnected"
+        for c in causes
+    )
+
+
+def _send(method: str, url: str, headers: dict[str, str], timeout: float) -> Response:
+    manager = _manager(proxy_for(url))
+    limits = urllib3.Timeout(connect=timeout, read=timeout)
+    for fresh_try in (False, True):
+        _OPENED.local.connected = False
+        try:
+            return manager.urlopen(
+                method,
+                url,
+                headers=headers,
+                redirect=False,
+                retries=False,
+                preload_content=False,
+                decode_content=False,
+                timeout=limits,
+            )
+        except ProtocolError as e:
+            reused = not getattr(_OPENED.local, "connected", False)
+            if reused and not fresh_try and _aborted_before_answer(e):
+                continue  # a kept-alive connection the server had closed: one fresh try
+            raise transport_error(e, url) from e
+        except HTTPError as e:
+            raise transport_error(e, url) from e
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def finish(response: Response) -> None:
+    """Done with ``response``: keep its connection alive when its rest is short, else close."""
+    remaining = response.length_remaining
+    if remaining is not None and remaining <= _DRAIN_LIMIT:
+        try:
+            response.drain_conn()
+            response.release_conn()
+            return
+        except Exception:  # noqa: S110 (an unusable connection is closed below)
+            pass
+    with contextlib.suppress(Exception):
+        response.close()
+    with contextlib.suppress(Exception):
+        response.release_conn()
+
+
+def request(
+    method: str, url: str, headers: dict[str, str], timeout: float
+) -> tuple[Response, str]:
+    """Send one request, following redirects; returns ``(response, final url)``.
+
+    The body is not read: the caller reads it (``response.read(n, decode_content=False)``)
+    and then calls :func:`finish`.
+    """
+    for _ in range(MAX_REDIRECTS + 1):
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"Invalid URL {url!r}: only http:// and https:// are supported.")
+        response = _send(method, url, headers, timeout)
+        if response.status in _REDIRECT_STATUSES:
+            location = response.headers.get("Location")
+            if not location:
+                return response, url
+            finish(response)
+            url = urljoin(url, location)
+            continue
+        return response, url
+    raise final_error(f"Too many redirects (> {MAX_REDIRECTS}) for {url}", url=url, offset=0)
