@@ -35,7 +35,7 @@ from sparkle_data import layout as L  # noqa: N812
 from sparkle_data.catalog import build_catalog
 from sparkle_data.errors import LayoutError
 from sparkle_data.policy import SkipReport
-from sparkle_data.readers import _text
+from sparkle_data.readers import _grounding, _grounding_bulk, _lines, grounding_summary
 from sparkle_data.readers import grounding as G  # noqa: N812
 from sparkle_data.readers import prompts as P  # noqa: N812
 from sparkle_data.readers import scores as S  # noqa: N812
@@ -329,13 +329,13 @@ def bulk_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -
     """Whole-file parses; in small segments (a bad line fails its segment, retried in small
     groups); or small blocks of lines and retries, with the whole-file parse refused."""
     if request.param != "whole":
-        monkeypatch.setattr(G, "_BULK_RETRY_LINES", (5, 2))
+        monkeypatch.setattr(grounding_summary, "_BULK_RETRY_LINES", (5, 2))
     if request.param == "segments":
-        monkeypatch.setattr(G, "_SEGMENT_BYTES", 3000)
+        monkeypatch.setattr(grounding_summary, "_SEGMENT_BYTES", 3000)
     if request.param == "blocks":
-        monkeypatch.setattr(G, "_parse_whole", lambda *a: None)
-        monkeypatch.setattr(G, "_BULK_BYTES", 2000)
-        monkeypatch.setattr(_text, "CHUNK_SIZE", 333)
+        monkeypatch.setattr(grounding_summary, "_parse_whole", lambda *a: None)
+        monkeypatch.setattr(grounding_summary, "_BULK_BYTES", 2000)
+        monkeypatch.setattr(_lines, "CHUNK_SIZE", 333)
     return str(request.param)
 
 
@@ -384,15 +384,15 @@ def test_grounding_bulk_rows_are_the_line_rows(with_frames: bool) -> None:
     """Each line the bulk check vouches for has the summary (box areas included, bit for bit)
     the line-by-line path gives it; the lines it leaves are the ones the other tests cover."""
     rng = random.Random(77 + with_frames)
-    convert = G._converter(with_frames)
+    convert = _grounding.converter(with_frames)
     lines = [json.dumps(grounding(i, rng, with_frames)).encode() for i in range(400)]
-    rows = G._vouch_rows(lines, with_frames, "location", False, ())
+    rows = grounding_summary._vouch_rows(lines, with_frames, "location", False, ())
     assert all(row is not None for row in rows)
     nan_rows = 0
     for line, row in zip(lines, rows, strict=True):
         obj = json.loads(line)
         values = convert(obj, L.parse_sample_id(obj["id"]), NOWHERE)
-        assert _same_row(row, G._summary_of(values)), line
+        assert _same_row(row, _grounding.summary_of(values)), line
         assert row is not None
         areas = row[4:]
         assert all(0.0 <= a <= 1.0 for a in areas if not math.isnan(a))
@@ -406,7 +406,7 @@ def test_grounding_box_areas_in_any_row_order() -> None:
     area = np.array([5, 7, 9, 1, 0], dtype=np.int64)
     grouped = np.argsort(row, kind="stable")
     for order in (np.arange(5), grouped):
-        largest, mean = G._box_areas(row[order], area[order], 5)
+        largest, mean = _grounding_bulk.box_areas(row[order], area[order], 5)
         np.testing.assert_array_equal(largest, [7e-6, np.nan, 9e-6, 0.0, np.nan])  # NaN == NaN
         np.testing.assert_array_equal(mean, [4e-6, np.nan, 7e-6, 0.0, np.nan])
 
@@ -424,8 +424,8 @@ def test_grounding_ahead_on_a_thread_is_the_same() -> None:
 def test_grounding_reading_errors_come_after_the_lines_before_them(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(_text, "MAX_LINE_BYTES", 4000)
-    monkeypatch.setattr(_text, "CHUNK_SIZE", 1000)
+    monkeypatch.setattr(_lines, "MAX_LINE_BYTES", 4000)
+    monkeypatch.setattr(_lines, "CHUNK_SIZE", 1000)
     rng = random.Random(3)
     good = [json.dumps(grounding(i, rng, True)).encode() for i in range(3)]
     bad = json.dumps(mutate(grounding(3, rng, True), rng)).encode()

@@ -11,7 +11,8 @@ import pytest
 
 from sparkle_data.errors import CorruptRecordError, JoinError
 from sparkle_data.policy import SkipReport, SparkleSkipWarning
-from sparkle_data.readers import _text
+from sparkle_data.readers import _lines
+from sparkle_data.readers._fields import Where
 from sparkle_data.readers._text import (
     iter_jsonl_objects,
     iter_lines,
@@ -66,8 +67,8 @@ def test_lines_reject_text_mode_files() -> None:
 
 
 def test_lines_too_long_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_text, "MAX_LINE_BYTES", 10)
-    monkeypatch.setattr(_text, "CHUNK_SIZE", 4)
+    monkeypatch.setattr(_lines, "MAX_LINE_BYTES", 10)
+    monkeypatch.setattr(_lines, "CHUNK_SIZE", 4)
     with pytest.raises(CorruptRecordError, match="longer than 10 bytes") as e:
         list(iter_lines(io.BytesIO(b"ok\n" + b"x" * 40), name="f"))
     assert e.value.line == 2
@@ -91,7 +92,7 @@ def test_sources_path_pathlike_file(tmp_path: pathlib.Path) -> None:
 
 def test_parse_json_line_nan_reaches_validation() -> None:
     # orjson refuses NaN/Infinity; the json fallback keeps them for validation to reject.
-    where = _text.Where("f", 3)
+    where = Where("f", 3)
     obj = parse_json_line(b'{"a": NaN, "b": Infinity, "c": -Infinity}', where)
     assert isinstance(obj, dict)
     assert obj["a"] != obj["a"]
@@ -100,7 +101,7 @@ def test_parse_json_line_nan_reaches_validation() -> None:
 
 
 def test_parse_json_line_errors() -> None:
-    where = _text.Where("f.jsonl", 7)
+    where = Where("f.jsonl", 7)
     with pytest.raises(CorruptRecordError, match=r"f\.jsonl \(line 7\).*undecodable byte"):
         parse_json_line(b'{"a": "\xff"}', where)
     with pytest.raises(CorruptRecordError, match=r"Invalid JSON.*line 7") as e:

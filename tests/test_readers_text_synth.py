@@ -7,7 +7,6 @@ import io
 import pytest
 
 from sparkle_data.layout import BENCH_EDIT_TYPES, EDIT_TYPES
-from sparkle_data.readers.bench import load_bench_csv, load_bench_metadata_jsonl
 from sparkle_data.readers.grounding import (
     boxes_array,
     load_grounding_r1,
@@ -21,6 +20,7 @@ from sparkle_data.readers.scores import (
     load_video_score_table,
     load_video_scores,
 )
+from sparkle_data.readers.sparkle_bench import load_bench_csv, load_bench_metadata_jsonl
 from sparkle_data.testing.synth.plan import make_edit_type_plan
 from sparkle_data.testing.synth.preset import get_preset
 from sparkle_data.testing.synth.records import (

@@ -6,7 +6,7 @@ module                  reads
 ``prompts``             ``prompts/{t}_train.csv`` and ``_train_metadata.jsonl``
 ``scores``              the three EditScore record files
 ``grounding``           ``foreground_grounding_r1/r2.jsonl`` and ``[0,1000]`` boxes
-``bench``               Sparkle-Bench CSV and metadata
+``sparkle_bench``       Sparkle-Bench CSV and metadata
 ``mask``                ``source_video_mask`` packed-bit NPZ (reader and writer)
 ``video``               MP4 probing and decoding (PyAV)
 ``image``               PNG frames
@@ -17,10 +17,77 @@ Importing a name from ``sparkle_data.readers`` imports only its module.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from typing import TYPE_CHECKING
 
-_MODULES = ("prompts", "scores", "grounding", "bench", "mask", "video", "image")
+from sparkle_data._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from sparkle_data.readers.grounding import (
+        BoxesArray,
+        GroundedObject,
+        GroundingR1Record,
+        GroundingR2Record,
+        boxes_array,
+        grounding_frame_indices,
+        iter_grounding_r1,
+        iter_grounding_r2,
+        load_grounding_r1,
+        load_grounding_r2,
+        load_grounding_summary_table,
+        normalize_bbox,
+    )
+    from sparkle_data.readers.image import (
+        ImageInfo,
+        encode_png,
+        probe_png,
+        read_png,
+        write_png,
+    )
+    from sparkle_data.readers.mask import (
+        MaskInfo,
+        encode_mask_npz,
+        probe_mask,
+        read_mask,
+        write_mask,
+    )
+    from sparkle_data.readers.prompts import (
+        JoinReport,
+        MetadataRecord,
+        PromptJoin,
+        PromptRow,
+        PromptSample,
+        iter_metadata_jsonl,
+        iter_prompts_csv,
+        join_prompts,
+        load_metadata_jsonl,
+        load_prompts_csv,
+    )
+    from sparkle_data.readers.scores import (
+        FrameScore,
+        ImageEditScore,
+        VideoEditScore,
+        iter_image_scores,
+        iter_video_scores,
+        load_image_score_table,
+        load_image_scores,
+        load_video_score_table,
+        load_video_scores,
+    )
+    from sparkle_data.readers.sparkle_bench import (
+        BenchRow,
+        iter_bench_csv,
+        iter_bench_metadata_jsonl,
+        load_bench_csv,
+        load_bench_metadata_jsonl,
+    )
+    from sparkle_data.readers.video import (
+        VideoInfo,
+        iter_video_frames,
+        probe_video,
+        read_video,
+    )
+
+_MODULES = ("prompts", "scores", "grounding", "sparkle_bench", "mask", "video", "image")
 _HOME: dict[str, str] = {
     # prompts
     "JoinReport": "prompts", "MetadataRecord": "prompts", "PromptJoin": "prompts",
@@ -39,9 +106,10 @@ _HOME: dict[str, str] = {
     "iter_grounding_r2": "grounding", "load_grounding_r1": "grounding",
     "load_grounding_r2": "grounding", "load_grounding_summary_table": "grounding",
     "normalize_bbox": "grounding",
-    # bench
-    "BenchRow": "bench", "iter_bench_csv": "bench", "iter_bench_metadata_jsonl": "bench",
-    "load_bench_csv": "bench", "load_bench_metadata_jsonl": "bench",
+    # sparkle_bench
+    "BenchRow": "sparkle_bench", "iter_bench_csv": "sparkle_bench",
+    "iter_bench_metadata_jsonl": "sparkle_bench", "load_bench_csv": "sparkle_bench",
+    "load_bench_metadata_jsonl": "sparkle_bench",
     # media
     "MaskInfo": "mask", "encode_mask_npz": "mask", "probe_mask": "mask", "read_mask": "mask",
     "write_mask": "mask",
@@ -51,17 +119,59 @@ _HOME: dict[str, str] = {
     "write_png": "image",
 }  # fmt: skip
 
-__all__ = sorted(_HOME)
+__all__ = [
+    "BenchRow",
+    "BoxesArray",
+    "FrameScore",
+    "GroundedObject",
+    "GroundingR1Record",
+    "GroundingR2Record",
+    "ImageEditScore",
+    "ImageInfo",
+    "JoinReport",
+    "MaskInfo",
+    "MetadataRecord",
+    "PromptJoin",
+    "PromptRow",
+    "PromptSample",
+    "VideoEditScore",
+    "VideoInfo",
+    "boxes_array",
+    "encode_mask_npz",
+    "encode_png",
+    "grounding_frame_indices",
+    "iter_bench_csv",
+    "iter_bench_metadata_jsonl",
+    "iter_grounding_r1",
+    "iter_grounding_r2",
+    "iter_image_scores",
+    "iter_metadata_jsonl",
+    "iter_prompts_csv",
+    "iter_video_frames",
+    "iter_video_scores",
+    "join_prompts",
+    "load_bench_csv",
+    "load_bench_metadata_jsonl",
+    "load_grounding_r1",
+    "load_grounding_r2",
+    "load_grounding_summary_table",
+    "load_image_score_table",
+    "load_image_scores",
+    "load_metadata_jsonl",
+    "load_prompts_csv",
+    "load_video_score_table",
+    "load_video_scores",
+    "normalize_bbox",
+    "probe_mask",
+    "probe_png",
+    "probe_video",
+    "read_mask",
+    "read_png",
+    "read_video",
+    "write_mask",
+    "write_png",
+]
 
 
-def __getattr__(name: str) -> Any:
-    module = _HOME.get(name)
-    if module is None:
-        raise AttributeError(f"module 'sparkle_data.readers' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_HOME])
+if not TYPE_CHECKING:  # mypy sees the imports above, and no catch-all __getattr__
+    __getattr__, __dir__ = lazy_exports(__name__, _HOME)

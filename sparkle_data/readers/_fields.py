@@ -10,11 +10,12 @@ readers count in their :class:`~sparkle_data.policy.SkipReport`.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Final, NamedTuple, TypeVar
 
 from sparkle_data.errors import CorruptRecordError, LayoutError, SparkleError
-from sparkle_data.layout import SampleId, parse_sample_id
+from sparkle_data.layout import EditType, SampleId, canonical_edit_type, parse_sample_id
 
 __all__ = [
     "MISSING",
@@ -23,13 +24,17 @@ __all__ = [
     "SCORE_MIN",
     "Where",
     "check_edit_type",
+    "check_raw_edit_type",
     "check_sample_id",
     "check_score",
     "check_text",
+    "checked_record",
     "reason_of",
+    "wrong_type",
 ]
 
 _E = TypeVar("_E", bound=SparkleError)
+_D = TypeVar("_D")
 
 SCORE_MIN: Final = 0.0
 SCORE_MAX: Final = 10.0
@@ -147,6 +152,40 @@ def check_edit_type(
         )
 
 
+def wrong_type(value: object, where: Where, field: str, expected: str) -> CorruptRecordError:
+    """The error for a ``field`` that is absent or not ``expected`` (``"an array"``...)."""
+    rule = "required field is missing" if value is MISSING else f"must be {expected}"
+    return where.invalid(CorruptRecordError, field, value, rule=rule, reason="invalid_field")
+
+
+def check_raw_edit_type(
+    value: object, sid: SampleId, where: Where, field: str, *, hint: str | None = None
+) -> EditType:
+    """A record's own edit type field: a Sparkle edit type (aliases such as
+    ``openve3m_background_change`` accepted) that agrees with the id's; the canonical name."""
+    raw = check_text(value, where, field)
+    try:
+        canonical = canonical_edit_type(raw)
+    except LayoutError:
+        raise where.invalid(
+            LayoutError,
+            field,
+            raw,
+            rule="not a Sparkle edit type",
+            hint=hint,
+            reason="invalid_field",
+        ) from None
+    if canonical != sid.edit_type:
+        raise where.invalid(
+            LayoutError,
+            field,
+            raw,
+            rule=f"disagrees with the id's edit type {sid.edit_type!r}",
+            reason="edit_type_mismatch",
+        )
+    return canonical
+
+
 def check_text(value: object, where: Where, field: str, *, nonempty: bool = False) -> str:
     """A string field; with ``nonempty`` it must hold a non-whitespace character."""
     if isinstance(value, str):
@@ -155,8 +194,7 @@ def check_text(value: object, where: Where, field: str, *, nonempty: bool = Fals
                 CorruptRecordError, field, value, rule="must not be empty", reason="invalid_field"
             )
         return value
-    rule = "required field is missing" if value is MISSING else "must be a string"
-    raise where.invalid(CorruptRecordError, field, value, rule=rule, reason="invalid_field")
+    raise wrong_type(value, where, field, "a string")
 
 
 def check_score(value: object, where: Where, field: str) -> float:
@@ -184,3 +222,27 @@ def check_score(value: object, where: Where, field: str) -> float:
     else:
         rule = f"must be in [{SCORE_MIN:g}, {SCORE_MAX:g}]"
     raise where.invalid(CorruptRecordError, field, value, rule=rule, reason=reason)
+
+
+def checked_record(cls: type[_D], values: tuple[object, ...]) -> _D:
+    """A ``cls`` (a frozen dataclass) holding ``values`` that already passed every check of
+    ``cls.__post_init__`` (the readers run those very checks, with the file location, before
+    building a record), so they are not run a second time.
+
+    Only for records whose ``__post_init__`` checks and changes nothing (``PromptRow``,
+    ``MetadataRecord``: ``tests/test_readers_fastpath.py`` holds them to that).
+    """
+    record = object.__new__(cls)
+    for field, value in zip(_field_names(cls), values, strict=True):
+        object.__setattr__(record, field, value)
+    return record
+
+
+def _field_names(cls: type) -> tuple[str, ...]:
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    return names
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}

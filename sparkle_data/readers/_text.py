@@ -1,32 +1,36 @@
-"""Line and row iteration for the text artifacts: prompts CSV and record JSONL (private).
+"""Record JSONL files, line by line (private); the reader's shared report rule.
 
-Sources are a local path, an ``os.PathLike`` or an already-open *binary* file object (anything
-with ``.read(n) -> bytes``: a local file, ``io.BytesIO``, an fsspec file for ``hf://`` or
-``https://``). A file object handed in is never closed here.
-
-Bytes are split on ``b"\\n"`` only, so a JSON string holding U+2028, U+0085 or a lone ``\\r``
-stays on its line; a trailing ``\\r`` (CRLF files) is dropped; a UTF-8 BOM at the start of
-the file is dropped. Line numbers are 1-based physical lines and every error carries one.
+:func:`iter_jsonl_records` yields one validated record per line (the id checks first, then
+the artifact's own ``convert``); :class:`JsonlRecords` runs the same checks one line at a
+time for the batch readers. Lines come from :mod:`._lines` (sources, BOM, CRLF, line
+numbers); CSV rows from :mod:`._csv`. Both are re-exported here, the readers' one import path.
 """
 
 from __future__ import annotations
 
-import contextlib
-import csv
 import json
-import os
 from collections.abc import Callable, Iterator
-from typing import Any, Final, Generic, Protocol, TypeVar, Union
+from typing import Any, Final, Generic, TypeVar
 
 from sparkle_data.errors import CorruptRecordError, JoinError, LayoutError, SparkleError
 from sparkle_data.layout import SampleId, parse_edit_type, parse_sample_id
 from sparkle_data.policy import OnError, SkipReport
+from sparkle_data.readers._csv import iter_csv_rows
 from sparkle_data.readers._fields import (
     MISSING,
     Where,
     check_edit_type,
     check_sample_id,
     reason_of,
+)
+from sparkle_data.readers._lines import (
+    BinaryReadable,
+    Line,
+    Source,
+    iter_line_views,
+    iter_lines,
+    open_source,
+    source_name,
 )
 
 try:
@@ -63,53 +67,6 @@ __all__ = [
     "source_name",
 ]
 
-BOM: Final = b"\xef\xbb\xbf"
-CHUNK_SIZE: Final = 1 << 20
-MAX_LINE_BYTES: Final = 64 << 20
-"""A physical line longer than this (64 MiB) is treated as a corrupt file, not buffered."""
-
-
-class BinaryReadable(Protocol):
-    """The one method a source file object needs: ``read(n)`` returning ``bytes``."""
-
-    def read(self, size: int = ..., /) -> bytes: ...
-
-
-Source = Union[str, "os.PathLike[str]", BinaryReadable]
-"""A path, an ``os.PathLike`` or an open binary file object."""
-
-
-def _is_path(source: object) -> bool:
-    return isinstance(source, (str, os.PathLike))
-
-
-def source_name(source: Source, name: str | None = None) -> str:
-    """The name errors use for ``source``: ``name``, else the path, else the file's name."""
-    if name is not None:
-        return name
-    if _is_path(source):
-        return os.fspath(source)  # type: ignore[arg-type]
-    for attr in ("name", "path", "full_name"):
-        value = getattr(source, attr, None)
-        if isinstance(value, str) and value:
-            return value
-    return "<stream>"
-
-
-@contextlib.contextmanager
-def open_source(source: Source) -> Iterator[BinaryReadable]:
-    """Open a path for binary reading, or pass a file object through (left open)."""
-    if _is_path(source):
-        with open(source, "rb") as f:  # type: ignore[arg-type]
-            yield f
-    elif callable(getattr(source, "read", None)):
-        yield source  # type: ignore[misc]
-    else:
-        raise TypeError(
-            f"Invalid source {source!r}: expected a path, an os.PathLike or a binary file "
-            "object with .read()."
-        )
-
 
 def resolve_report(on_error: OnError, report: SkipReport | None) -> SkipReport:
     """The report a reader counts into.
@@ -127,92 +84,6 @@ def resolve_report(on_error: OnError, report: SkipReport | None) -> SkipReport:
         )
     return report
 
-
-def iter_lines(
-    source: Source, *, name: str, strip_cr: bool = True
-) -> Iterator[tuple[int, bytes, bool]]:
-    """Yield ``(line_number, line, terminated)`` for each physical line of ``source``.
-
-    ``line`` has its ``\\n`` removed (and a trailing ``\\r`` with ``strip_cr``) and, on
-    line 1, a UTF-8 BOM; ``terminated`` is False only for a last line with no newline.
-    """
-    for number, line, terminated in iter_line_views(source, name=name, strip_cr=strip_cr):
-        yield number, line.tobytes() if isinstance(line, memoryview) else line, terminated
-
-
-Line = bytes | memoryview
-"""A line from :func:`iter_line_views`: ``bytes``, or a read-only view of the chunk it is in."""
-
-
-def _finish_line(number: int, line: bytes, strip_cr: bool) -> bytes:
-    if number == 1 and line.startswith(BOM):
-        line = line[3:]
-    if strip_cr and line.endswith(b"\r"):
-        line = line[:-1]
-    return line
-
-
-def iter_line_views(
-    source: Source, *, name: str, strip_cr: bool = True
-) -> Iterator[tuple[int, Line, bool]]:
-    """:func:`iter_lines` without a copy per line (the loop under every JSONL reader).
-
-    A line that lies inside one read chunk is a ``memoryview`` slice of that chunk (an
-    immutable ``bytes``, so the view stays valid); line 1 and lines spanning chunks are
-    ``bytes``. ``orjson.loads`` takes either; ``bytes(line)`` gives the ``bytes``. The lines,
-    numbers and errors are exactly those of :func:`iter_lines`.
-    """
-    with open_source(source) as f:
-        pending: list[bytes] = []
-        pending_len = 0
-        number = 0
-        while True:
-            chunk = f.read(CHUNK_SIZE)
-            if not chunk:
-                break
-            if not isinstance(chunk, bytes):
-                if isinstance(chunk, str):
-                    raise TypeError(
-                        f"Invalid source {name!r}: read() returned str; open the file in binary "
-                        "mode ('rb') so bytes, BOMs and bad UTF-8 can be reported exactly."
-                    )
-                chunk = bytes(chunk)
-            find = chunk.find
-            j = find(b"\n")
-            if j < 0:
-                pending.append(chunk)
-                pending_len += len(chunk)
-                if pending_len > MAX_LINE_BYTES:
-                    raise CorruptRecordError.invalid(
-                        "line",
-                        f"<{pending_len} bytes without a newline>",
-                        rule=f"a line longer than {MAX_LINE_BYTES} bytes is not a record",
-                        path=name,
-                        line=number + 1,
-                    )
-                continue
-            view = memoryview(chunk)
-            pos = 0
-            if pending or number == 0:
-                pending.append(chunk[:j])
-                number += 1
-                yield number, _finish_line(number, b"".join(pending), strip_cr), True
-                pending = []
-                pos = j + 1
-                j = find(b"\n", pos)
-            while j >= 0:
-                number += 1
-                end = j - 1 if strip_cr and j > pos and chunk[j - 1] == 13 else j  # 13: "\r"
-                yield number, view[pos:end], True
-                pos = j + 1
-                j = find(b"\n", pos)
-            tail = chunk[pos:]
-            if tail:
-                pending.append(tail)
-            pending_len = len(tail)
-        if pending:
-            number += 1
-            yield number, _finish_line(number, b"".join(pending), strip_cr), False
 
 
 # --------------------------------------------------------------------------- JSONL
@@ -440,141 +311,3 @@ def check_unique(seen: dict[str, int], key: str, where: Where) -> None:
             hint="Ids must be unique within a file; duplicates are never skipped.",
             reason="duplicate",
         )
-
-
-# --------------------------------------------------------------------------- CSV
-
-
-def _decoded_lines(
-    lines: Iterator[tuple[int, Line, bool]], bad: dict[int, UnicodeDecodeError]
-) -> Iterator[str]:
-    """Physical lines decoded for :mod:`csv` with ``\\n`` restored (so quoted newlines survive).
-
-    An undecodable line is decoded with ``surrogateescape`` and remembered in ``bad``, so the
-    CSV row that contains it can be reported (or skipped) as a whole.
-    """
-    for number, line, terminated in lines:
-        try:  # a line decodes iff it does with its newline (which cannot end a UTF-8 sequence)
-            text = str(line, "utf-8")
-        except UnicodeDecodeError:
-            data = bytes(line) + b"\n" if terminated else bytes(line)
-            try:
-                data.decode("utf-8")
-            except UnicodeDecodeError as e:  # the error as the whole line gives it
-                bad[number] = e
-            yield data.decode("utf-8", "surrogateescape")
-        else:
-            yield text + "\n" if terminated else text
-
-
-def _header_problem(found: list[str], expected: tuple[str, ...]) -> str:
-    missing = [c for c in expected if c not in found]
-    extra = [c for c in found if c not in expected]
-    parts = []
-    if missing:
-        parts.append("missing " + ", ".join(missing))
-    if extra:
-        parts.append("unexpected " + ", ".join(repr(c) for c in extra))
-    if not parts:
-        parts.append("columns out of order" if len(found) == len(expected) else "repeated columns")
-    return "; ".join(parts)
-
-
-def iter_csv_rows(
-    source: Source, *, name: str, header: tuple[str, ...], report: SkipReport
-) -> Iterator[tuple[Where, list[str]]]:
-    """Yield ``(where, fields)`` for each data row of a strict RFC-4180 CSV file.
-
-    ``where.row`` is the 1-based data row (header excluded, blank lines not counted) and
-    ``where.line`` the physical line the row starts on. The header must equal ``header``
-    exactly (a bad header is fatal under every policy). Rows with bad quoting, the wrong
-    number of fields or bad UTF-8 go to ``report.handle``.
-    """
-    bad: dict[int, UnicodeDecodeError] = {}
-    raw = iter_line_views(source, name=name, strip_cr=False)
-    reader = csv.reader(_decoded_lines(raw, bad), dialect="excel", strict=True)
-    consumed = 0  # physical lines consumed by the csv reader so far
-    row = 0
-    seen_header = False
-    while True:
-        start = consumed + 1
-        try:
-            fields = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as e:
-            consumed = reader.line_num
-            where = Where(name, start, row=row + 1 if seen_header else None)
-            error = where.invalid(
-                CorruptRecordError,
-                "CSV record",
-                f"lines {start}-{consumed}",
-                rule=str(e),
-                hint="Quote fields holding commas, quotes or newlines (RFC 4180).",
-                reason="csv_syntax",
-            )
-            if not seen_header:
-                raise error from None
-            row += 1
-            report.handle(error, "csv_syntax")
-            continue
-        consumed = reader.line_num
-        if not fields:  # a blank line
-            continue
-        bad_lines = _pop_bad_lines(bad, consumed) if bad else []
-        if not seen_header:
-            seen_header = True
-            if bad_lines:
-                raise _bad_utf8_line(name, start, bad_lines[0], None)
-            if tuple(fields) != header:
-                raise CorruptRecordError.invalid(
-                    "CSV header",
-                    fields,
-                    rule=f"must be exactly {','.join(header)} ({_header_problem(fields, header)})",
-                    path=name,
-                    line=start,
-                )
-            continue
-        row += 1
-        try:
-            if bad_lines:
-                raise _bad_utf8_line(name, start, bad_lines[0], row)
-            if len(fields) != len(header):
-                raise Where(name, start, row=row).invalid(
-                    CorruptRecordError,
-                    "CSV fields",
-                    fields,
-                    rule=f"has {len(fields)} fields, expected {len(header)} ({','.join(header)})",
-                    hint="Quote fields holding commas (RFC 4180).",
-                    reason="column_count",
-                )
-        except CorruptRecordError as e:
-            report.handle(e, reason_of(e))
-            continue
-        yield Where(name, start, row=row), fields
-    if not seen_header:
-        raise CorruptRecordError.invalid(
-            "CSV file", name, rule="is empty: no header row", hint=f"Expected {','.join(header)}."
-        )
-
-
-def _bad_utf8_line(
-    name: str, start: int, bad: tuple[int, UnicodeDecodeError], row: int | None
-) -> CorruptRecordError:
-    number, e = bad
-    return Where(name, start, row=row).invalid(
-        CorruptRecordError,
-        "UTF-8",
-        e.object[e.start : e.start + 1],
-        rule=f"undecodable byte at byte offset {e.start} of line {number} ({e.reason})",
-        hint="CSV files are UTF-8.",
-        reason="bad_utf8",
-    )
-
-
-def _pop_bad_lines(
-    bad: dict[int, UnicodeDecodeError], upto: int
-) -> list[tuple[int, UnicodeDecodeError]]:
-    """Remove and return (in line order) the undecodable lines numbered ``<= upto``."""
-    found = sorted(n for n in bad if n <= upto)
-    return [(n, bad.pop(n)) for n in found]

@@ -212,18 +212,35 @@ def probe_png(
 def read_png(
     source: Source,
     *,
+    size: tuple[int, int] | None = None,
     name: str | None = None,
     sample_id: str | None = None,
     max_pixels: int = MAX_IMAGE_PIXELS,
 ) -> npt.NDArray[np.uint8]:
     """Decode a PNG to a ``uint8`` RGB ``(H, W, 3)`` array (conversions: module docstring).
 
+    ``size=(H, W)`` resizes the RGB image to that size (Pillow's bilinear, which is area-aware
+    when shrinking) when it has another size; the image is returned as decoded otherwise.
+
     Raises :class:`~sparkle_data.errors.CorruptImageError` for a file that is not a PNG, is
     truncated, fails a CRC, or is larger than ``max_pixels``.
     """
+    if size is not None:
+        _check_size(size)
     where = Where.of(source, name, sample_id)
     with open_binary(source) as f:
-        return _guarded(where, _decode, f, where, max_pixels)
+        rgb = _guarded(where, _decode, f, where, max_pixels)
+    if size is not None and rgb.shape[:2] != size:
+        h, w = size
+        resized = Image.fromarray(rgb).resize((w, h), Image.Resampling.BILINEAR)
+        rgb = np.asarray(resized, dtype=np.uint8)
+    return rgb
+
+
+def _check_size(size: tuple[int, int]) -> None:
+    ok = isinstance(size, tuple) and len(size) == 2
+    if not ok or any(isinstance(v, bool) or not isinstance(v, int) or v <= 0 for v in size):
+        raise ValueError(f"Invalid size {size!r}: must be a (height, width) of positive ints.")
 
 
 def encode_png(array: npt.NDArray[np.uint8], *, compress_level: int = 6) -> bytes:

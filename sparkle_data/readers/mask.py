@@ -30,7 +30,7 @@ import os
 import struct
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import ModuleType
 from typing import IO, Any, Final, ParamSpec, TypeVar
@@ -41,7 +41,17 @@ import numpy.typing as npt
 from sparkle_data.errors import CorruptMaskError, SparkleError
 from sparkle_data.io.atomic import atomic_write_bytes
 from sparkle_data.layout import MAX_FRAMES
-from sparkle_data.readers._source import Source, Where, open_binary, source_size
+from sparkle_data.readers._npz import (
+    MAX_NPY_HEADER,
+    NPY_PREAMBLE,
+    Member,
+    iter_member,
+    locate_members,
+    npy_header_bytes,
+    parse_npy_header,
+    read_member,
+)
+from sparkle_data.readers._source import Source, Where, open_binary
 
 __all__ = [
     "INFLATE_BACKEND",
@@ -57,20 +67,6 @@ MAX_MASK_PIXELS: Final = 4096 * 4096
 """Default bound on ``H * W`` of a mask (Sparkle masks are 1280x720); ``max_pixels=`` overrides."""
 
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
-_MEMBERS: Final = ("mask.npy", "shape.npy")
-_MAX_NPY_HEADER: Final = 10_000
-"""numpy's own default ``max_header_size``; a longer header is refused."""
-_NPY_PREAMBLE: Final = 12
-"""Magic (6) + version (2) + header length (at most 4)."""
-_MAX_DEFLATE_RATIO: Final = 1100
-"""Deflate cannot expand more than ~1032:1, so a larger declared ratio is a forged size."""
-_IN_BLOCK_MIN: Final = 4 * 1024
-_IN_BLOCK: Final = 64 * 1024
-_OUT_CHUNK: Final = 1 << 20
-_LOCAL_HEADER: Final = struct.Struct("<4s22xHH")
-_LOCAL_MAGIC: Final = b"PK\x03\x04"
-
-
 def _pick_inflate() -> ModuleType:
     """The fastest zlib-compatible module installed: ``zlib-ng``, ``isal``, else ``zlib``.
 
@@ -171,263 +167,22 @@ def write_mask(
     atomic_write_bytes(path, encode_mask_npz(mask, compress=compress))
 
 
-# --------------------------------------------------------------------------- zip members
-
-
-@dataclass(frozen=True, slots=True)
-class _Member:
-    name: str
-    deflated: bool
-    data_offset: int
-    """Absolute offset of the member's (compressed) bytes in the file."""
-    compress_size: int
-    file_size: int
-    crc: int
-
-
 @dataclass(frozen=True, slots=True)
 class _Npz:
     info: MaskInfo
-    mask: _Member
+    mask: Member
     data_start: int
     """Offset of the first packed byte inside the uncompressed ``mask.npy``."""
 
 
-def _member_limit(name: str, max_pixels: int) -> int:
-    if name == "shape.npy":
-        return _NPY_PREAMBLE + _MAX_NPY_HEADER + 3 * 16
-    return _NPY_PREAMBLE + _MAX_NPY_HEADER + math.ceil(MAX_FRAMES * max_pixels / 8)
-
-
-def _locate_members(f: IO[bytes], where: Where, max_pixels: int) -> dict[str, _Member]:
-    size = source_size(f)
-    with zipfile.ZipFile(f) as zf:
-        infos = zf.infolist()
-    names = sorted(i.filename for i in infos)
-    if names != sorted(_MEMBERS):
-        raise where.error(
-            CorruptMaskError,
-            "mask NPZ members",
-            names,
-            rule="must be exactly ['mask.npy', 'shape.npy']",
-        )
-    members: dict[str, _Member] = {}
-    for info in infos:
-        name = info.filename
-        if info.flag_bits & 0x1:
-            raise where.error(CorruptMaskError, "mask NPZ member", name, rule="is encrypted")
-        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-            raise where.error(
-                CorruptMaskError,
-                "mask NPZ member",
-                name,
-                rule=f"uses compression method {info.compress_type}; only stored (0) and "
-                "deflated (8) are read",
-            )
-        deflated = info.compress_type == zipfile.ZIP_DEFLATED
-        limit = _member_limit(name, max_pixels)
-        if info.file_size > limit:
-            raise where.error(
-                CorruptMaskError,
-                f"declared size of {name}",
-                info.file_size,
-                rule=f"exceeds the {limit}-byte bound for max_pixels={max_pixels}",
-                hint="Refused before inflating (zip bomb or hostile header).",
-            )
-        if not deflated and info.compress_size != info.file_size:
-            raise where.error(
-                CorruptMaskError,
-                f"sizes of stored member {name}",
-                (info.compress_size, info.file_size),
-                rule="a stored member's compressed and uncompressed sizes must be equal",
-            )
-        if deflated and info.file_size > _MAX_DEFLATE_RATIO * max(info.compress_size, 1):
-            raise where.error(
-                CorruptMaskError,
-                f"compression ratio of {name}",
-                f"{info.file_size}/{info.compress_size}",
-                rule=f"exceeds {_MAX_DEFLATE_RATIO}:1, more than deflate can produce",
-                hint="Refused before inflating (zip bomb or forged size).",
-            )
-        f.seek(info.header_offset)
-        raw = f.read(_LOCAL_HEADER.size)
-        if len(raw) != _LOCAL_HEADER.size:
-            raise where.error(
-                CorruptMaskError, "local header of", name, rule="the file is truncated"
-            )
-        magic, name_len, extra_len = _LOCAL_HEADER.unpack(raw)
-        encoding = "utf-8" if info.flag_bits & 0x800 else "cp437"
-        local_name = f.read(name_len).decode(encoding)
-        if magic != _LOCAL_MAGIC or local_name != info.orig_filename:
-            raise where.error(
-                CorruptMaskError,
-                "local header of",
-                name,
-                rule="does not match the central directory (bad magic or name)",
-            )
-        data_offset = info.header_offset + _LOCAL_HEADER.size + name_len + extra_len
-        if data_offset + info.compress_size > size:
-            raise where.error(
-                CorruptMaskError,
-                f"extent of {name}",
-                (data_offset, info.compress_size),
-                rule=f"runs past the end of the {size}-byte file (truncated)",
-            )
-        members[name] = _Member(
-            name, deflated, data_offset, info.compress_size, info.file_size, info.CRC
-        )
-    return members
-
-
-def _read_member(f: IO[bytes], m: _Member, where: Where) -> bytes:
-    """The whole uncompressed member, with its length and CRC checked."""
-    f.seek(m.data_offset)
-    comp = f.read(m.compress_size)
-    if len(comp) != m.compress_size:
-        raise where.error(CorruptMaskError, "member", m.name, rule="is truncated")
-    if m.deflated:
-        d = _zlib.decompressobj(-zlib.MAX_WBITS)
-        out = d.decompress(comp, m.file_size) if m.file_size else b""
-        if d.unconsumed_tail and d.decompress(d.unconsumed_tail, 1):
-            raise where.error(
-                CorruptMaskError,
-                "member",
-                m.name,
-                rule=f"inflates to more than its declared {m.file_size} bytes",
-            )
-        if len(out) != m.file_size or not d.eof:
-            raise where.error(
-                CorruptMaskError,
-                "member",
-                m.name,
-                rule=f"inflates to {len(out)} bytes, not the declared {m.file_size} "
-                "(truncated or corrupt deflate stream)",
-            )
-    else:
-        out = comp
-    crc = _zlib.crc32(out)
-    if crc != m.crc:
-        raise where.error(
-            CorruptMaskError,
-            "CRC-32 of",
-            m.name,
-            rule=f"is {crc:08x}, the zip directory says {m.crc:08x}",
-        )
-    return out
-
-
-def _iter_member(
-    f: IO[bytes], m: _Member, start: int, stop: int, where: Where
-) -> Iterator[tuple[int, bytes]]:
-    """Yield ``(offset, piece)`` covering ``[start, stop)`` of the uncompressed member.
-
-    Stored: one read at the range's offset. Deflated: a streaming inflate in bounded steps
-    that discards output before ``start`` and stops at ``stop``. No CRC (the member is not
-    read whole); lengths are still checked.
-    """
-    if stop <= start:
-        return
-    if not m.deflated:
-        f.seek(m.data_offset + start)
-        piece = f.read(stop - start)
-        if len(piece) != stop - start:
-            raise where.error(CorruptMaskError, "member", m.name, rule="is truncated")
-        yield start, piece
-        return
-    f.seek(m.data_offset)
-    left = m.compress_size
-    d = _zlib.decompressobj(-zlib.MAX_WBITS)
-    pos = 0
-    data = b""
-    block = _IN_BLOCK_MIN  # grows: a header read costs a few KB, a long read 64 KB steps
-    while pos < stop:
-        if not data:
-            if left <= 0:
-                break
-            data = f.read(min(block, left))
-            if not data:
-                break
-            left -= len(data)
-            block = min(2 * block, _IN_BLOCK)
-        out = d.decompress(data, min(_OUT_CHUNK, stop - pos))
-        data = d.unconsumed_tail
-        if out:
-            end = pos + len(out)
-            if end > start:
-                yield pos, out
-            pos = end
-        elif d.eof:
-            break
-    if pos < stop:
-        raise where.error(
-            CorruptMaskError,
-            "member",
-            m.name,
-            rule=f"inflates to only {pos} bytes, {stop} needed (truncated or corrupt)",
-        )
-
-
-def _npy_header_bytes(f: IO[bytes], m: _Member, where: Where) -> bytes:
-    """The magic, version, length and header text of a ``.npy`` member, nothing more."""
-
-    def prefix(n: int) -> bytes:
-        return b"".join(piece for _, piece in _iter_member(f, m, 0, min(n, m.file_size), where))
-
-    pre = prefix(_NPY_PREAMBLE)
-    if pre[6:8] == b"\x01\x00" and len(pre) >= 10:
-        total = 10 + struct.unpack("<H", pre[8:10])[0]
-    elif pre[6:8] == b"\x02\x00" and len(pre) >= 12:
-        total = 12 + struct.unpack("<I", pre[8:12])[0]
-    else:
-        return pre  # let numpy name the problem (bad magic, version or length)
-    if total > _NPY_PREAMBLE + _MAX_NPY_HEADER:
-        raise where.error(
-            CorruptMaskError,
-            f".npy header length of {m.name}",
-            total,
-            rule=f"exceeds {_MAX_NPY_HEADER} bytes",
-        )
-    return prefix(total)
-
-
-def _parse_npy_header(
-    prefix: bytes, m: _Member, where: Where
-) -> tuple[np.dtype[np.generic], tuple[int, ...], int]:
-    buf = io.BytesIO(prefix)
-    version = np.lib.format.read_magic(buf)
-    if version == (1, 0):
-        shape, fortran, dtype = np.lib.format.read_array_header_1_0(
-            buf, max_header_size=_MAX_NPY_HEADER
-        )
-    elif version == (2, 0):
-        shape, fortran, dtype = np.lib.format.read_array_header_2_0(
-            buf, max_header_size=_MAX_NPY_HEADER
-        )
-    else:
-        raise where.error(
-            CorruptMaskError, f".npy version of {m.name}", version, rule="must be 1.0 or 2.0"
-        )
-    if dtype.hasobject or dtype.fields is not None or dtype.subdtype is not None:
-        raise where.error(
-            CorruptMaskError,
-            f"dtype of {m.name}",
-            dtype.str,
-            rule="must be a plain numeric dtype (object arrays are never unpickled)",
-        )
-    if fortran:
-        raise where.error(
-            CorruptMaskError, f"header of {m.name}", "fortran_order=True", rule="must be C order"
-        )
-    return dtype, tuple(int(s) for s in shape), buf.tell()
-
 
 def _open_npz(f: IO[bytes], where: Where, max_pixels: int) -> _Npz:
-    members = _locate_members(f, where, max_pixels)
+    members = locate_members(f, where, max_pixels)
 
     # shape.npy: tiny, read whole and CRC-checked.
     sm = members["shape.npy"]
-    raw = _read_member(f, sm, where)
-    dtype, shp, hdr = _parse_npy_header(raw[: _NPY_PREAMBLE + _MAX_NPY_HEADER], sm, where)
+    raw = read_member(f, sm, where, _zlib)
+    dtype, shp, hdr = parse_npy_header(raw[: NPY_PREAMBLE + MAX_NPY_HEADER], sm, where)
     if dtype.kind not in "iu" or shp != (3,):
         raise where.error(
             CorruptMaskError,
@@ -463,7 +218,7 @@ def _open_npz(f: IO[bytes], where: Where, max_pixels: int) -> _Npz:
 
     # mask.npy: only its header now.
     mm = members["mask.npy"]
-    dtype, shp, hdr = _parse_npy_header(_npy_header_bytes(f, mm, where), mm, where)
+    dtype, shp, hdr = parse_npy_header(npy_header_bytes(f, mm, where, _zlib), mm, where)
     if dtype != np.dtype(np.uint8) or len(shp) != 1:
         raise where.error(
             CorruptMaskError,
@@ -540,7 +295,7 @@ def _read_frames(
         runs = [(runs[0][0], runs[-1][1])]
     j = 0
     for a, b in runs:
-        for pos, piece in _iter_member(f, npz.mask, base + a, base + b, where):
+        for pos, piece in iter_member(f, npz.mask, base + a, base + b, where, _zlib):
             lo, hi = pos - base, pos - base + len(piece)
             src = np.frombuffer(piece, dtype=np.uint8)
             k = j
@@ -621,7 +376,7 @@ def read_mask(
 
 def _read_all(f: IO[bytes], npz: _Npz, where: Where) -> npt.NDArray[np.bool_]:
     t, h, w = npz.info.shape
-    raw = _read_member(f, npz.mask, where)
+    raw = read_member(f, npz.mask, where, _zlib)
     packed = np.frombuffer(raw, dtype=np.uint8, count=npz.info.packed_bytes, offset=npz.data_start)
     return np.unpackbits(packed, count=t * h * w).view(np.bool_).reshape(t, h, w)
 

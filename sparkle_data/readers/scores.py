@@ -43,13 +43,10 @@ from sparkle_data.readers._fields import (
     check_sample_id,
     check_score,
     check_text,
+    wrong_type,
 )
-from sparkle_data.readers._text import (
-    Source,
-    iter_jsonl_records,
-    resolve_report,
-    source_name,
-)
+from sparkle_data.readers._reader import eager_reader, jsonl_rows, lazy_reader, read_rows
+from sparkle_data.readers._text import Source
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -92,13 +89,7 @@ def _mean(values: Sequence[float]) -> float:
 
 
 def _bad_editscore(value: object, where: Where, kind: str) -> CorruptRecordError:
-    return where.invalid(
-        CorruptRecordError,
-        "editscore",
-        value,
-        rule="required field is missing" if value is MISSING else f"must be a JSON {kind}",
-        reason="invalid_field",
-    )
+    return wrong_type(value, where, "editscore", f"a JSON {kind}")
 
 
 # --------------------------------------------------------------------------- image scores
@@ -186,37 +177,16 @@ def _image_from_json(
     return str(sid), _check_image(prompt, scores, texts, where)
 
 
-def iter_image_scores(
-    source: Source,
-    *,
-    edit_type: str | None = None,
-    name: str | None = None,
-    on_error: OnError = "error",
-    report: SkipReport | None = None,
-) -> Iterator[ImageEditScore]:
+_IMAGE_ROWS: Final = jsonl_rows(_image_from_json)
+
+
+@lazy_reader(_IMAGE_ROWS)
+def iter_image_scores(values: tuple[str, _ImageFields]) -> ImageEditScore:
     """Lazily read ``edited_frame0_score.jsonl`` (or the foreground-removed variant)."""
-    for sid, values in iter_jsonl_records(
-        source,
-        name=source_name(source, name),
-        report=resolve_report(on_error, report),
-        edit_type=edit_type,
-        convert=_image_from_json,
-    ):
-        yield ImageEditScore(sid, *values)
+    return ImageEditScore(values[0], *values[1])
 
 
-def load_image_scores(
-    source: Source,
-    *,
-    edit_type: str | None = None,
-    name: str | None = None,
-    on_error: OnError = "error",
-    report: SkipReport | None = None,
-) -> list[ImageEditScore]:
-    """Eagerly read an image score file; see :func:`iter_image_scores`."""
-    return list(
-        iter_image_scores(source, edit_type=edit_type, name=name, on_error=on_error, report=report)
-    )
+load_image_scores: Final = eager_reader(iter_image_scores)
 
 
 def load_image_score_table(
@@ -239,12 +209,8 @@ def load_image_score_table(
     ids: list[str] = []
     flat: list[float] = []
     texts: list[tuple[str, str, str]] = []
-    for sid, fields in iter_jsonl_records(
-        source,
-        name=source_name(source, name),
-        report=resolve_report(on_error, report),
-        edit_type=edit_type,
-        convert=_image_from_json,
+    for sid, fields in read_rows(
+        _IMAGE_ROWS, source, edit_type=edit_type, name=name, on_error=on_error, report=report
     ):
         ids.append(sid)
         flat.extend(fields[1:5])
@@ -537,36 +503,18 @@ def iter_video_scores(
     equal lengths).
     """
     _check_num_frames(num_frames, required=False)
-    for sid, prompt, indices, frames in iter_jsonl_records(
+    for sid, prompt, indices, frames in read_rows(
+        jsonl_rows(_video_converter(num_frames)),
         source,
-        name=source_name(source, name),
-        report=resolve_report(on_error, report),
         edit_type=edit_type,
-        convert=_video_converter(num_frames),
+        name=name,
+        on_error=on_error,
+        report=report,
     ):
         yield VideoEditScore(sid, prompt, indices, tuple(FrameScore(*fields) for fields in frames))
 
 
-def load_video_scores(
-    source: Source,
-    *,
-    edit_type: str | None = None,
-    num_frames: int | None = CARD_NUM_SCORED_FRAMES,
-    name: str | None = None,
-    on_error: OnError = "error",
-    report: SkipReport | None = None,
-) -> list[VideoEditScore]:
-    """Eagerly read ``edited_video_score.jsonl``; see :func:`iter_video_scores`."""
-    return list(
-        iter_video_scores(
-            source,
-            edit_type=edit_type,
-            num_frames=num_frames,
-            name=name,
-            on_error=on_error,
-            report=report,
-        )
-    )
+load_video_scores: Final = eager_reader(iter_video_scores)
 
 
 def load_video_score_table(
@@ -606,12 +554,13 @@ def load_video_score_table(
         flat_indices.extend(indices)
         flat_scores.extend(scores)
 
-    for _ in iter_jsonl_records(
+    for _ in read_rows(
+        jsonl_rows(convert),
         source,
-        name=source_name(source, name),
-        report=resolve_report(on_error, report),
         edit_type=edit_type,
-        convert=convert,
+        name=name,
+        on_error=on_error,
+        report=report,
     ):
         pass
     n = len(ids)

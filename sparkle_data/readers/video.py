@@ -46,6 +46,7 @@ import numpy as np
 import numpy.typing as npt
 
 from sparkle_data.errors import CorruptVideoError
+from sparkle_data.io.shm import shared_empty
 from sparkle_data.readers._source import Source, Where, open_binary
 
 if TYPE_CHECKING:
@@ -57,9 +58,12 @@ __all__ = [
     "MAX_VIDEO_PIXELS",
     "Interpolation",
     "Layout",
+    "Source",
     "ThreadType",
+    "VideoFile",
     "VideoInfo",
     "iter_video_frames",
+    "open_video",
     "probe_video",
     "read_video",
 ]
@@ -463,14 +467,119 @@ def read_video(
     (fewer decoded frames than the header declares when every frame is requested, or a
     requested index never reached), a header above the limits, or a frame count different
     from ``expected_frames``; :class:`IndexError` for indices outside the header's range.
+    To read the header first and then decode without parsing it again, use
+    :func:`open_video`.
     """
     _check_options(layout, interpolation, threads, thread_type, output)
     _check_dims(height, width)
     if shared_memory and output != "torch":
         raise ValueError("Invalid shared_memory=True: it needs output='torch'.")
-    where = Where.of(source, name, sample_id)
-    with _open(source, where) as container:
-        info, stream = _probe(container, where, max_pixels, max_frames)
+    with open_video(
+        source, name=name, sample_id=sample_id, max_pixels=max_pixels, max_frames=max_frames
+    ) as video:
+        return video.read(
+            indices=indices,
+            height=height,
+            width=width,
+            output=output,
+            layout=layout,
+            threads=threads,
+            thread_type=thread_type,
+            interpolation=interpolation,
+            expected_frames=expected_frames,
+            shared_memory=shared_memory,
+        )
+
+
+class VideoFile:
+    """An open clip whose header was parsed once: :attr:`info`, then :meth:`read` (once).
+
+    Made by :func:`open_video`; valid inside its ``with`` block. Planning from the header and
+    then decoding (what :mod:`sparkle_data.sampling` does for every video field) opens and
+    parses the container once instead of twice.
+    """
+
+    __slots__ = ("_container", "_read", "_stream", "_where", "info")
+
+    def __init__(
+        self,
+        container: av.container.InputContainer,
+        stream: av.video.stream.VideoStream,
+        info: VideoInfo,
+        where: Where,
+    ) -> None:
+        self._container = container
+        self._stream = stream
+        self._where = where
+        self._read = False
+        self.info = info
+        """What the header says (:func:`probe_video` without a second open)."""
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """``(T, H, W)`` of the header (so a :class:`VideoFile` can be planned like a probe)."""
+        return self.info.shape
+
+    def __repr__(self) -> str:
+        t, h, w = self.info.shape
+        return f"VideoFile({self._where.path or '<stream>'!r}, T={t}, H={h}, W={w})"
+
+    @overload
+    def read(
+        self,
+        *,
+        indices: Sequence[int] | npt.NDArray[np.integer] | None = ...,
+        height: int | None = ...,
+        width: int | None = ...,
+        output: Literal["numpy"] = ...,
+        layout: Layout = ...,
+        threads: int = ...,
+        thread_type: ThreadType = ...,
+        interpolation: Interpolation = ...,
+        expected_frames: int | None = ...,
+        shared_memory: bool = ...,
+    ) -> npt.NDArray[np.uint8]: ...
+    @overload
+    def read(
+        self,
+        *,
+        indices: Sequence[int] | npt.NDArray[np.integer] | None = ...,
+        height: int | None = ...,
+        width: int | None = ...,
+        output: Literal["torch"],
+        layout: Layout = ...,
+        threads: int = ...,
+        thread_type: ThreadType = ...,
+        interpolation: Interpolation = ...,
+        expected_frames: int | None = ...,
+        shared_memory: bool = ...,
+    ) -> torch.Tensor: ...
+    def read(
+        self,
+        *,
+        indices: Sequence[int] | npt.NDArray[np.integer] | None = None,
+        height: int | None = None,
+        width: int | None = None,
+        output: Literal["numpy", "torch"] = "numpy",
+        layout: Layout = "THWC",
+        threads: int = 1,
+        thread_type: ThreadType = "AUTO",
+        interpolation: Interpolation = "BILINEAR",
+        expected_frames: int | None = None,
+        shared_memory: bool = False,
+    ) -> npt.NDArray[np.uint8] | torch.Tensor:
+        """Decode as :func:`read_video` does (same arguments, same checks, same errors).
+
+        A clip is decoded once: a second call raises ``RuntimeError`` (open it again).
+        """
+        _check_options(layout, interpolation, threads, thread_type, output)
+        _check_dims(height, width)
+        if shared_memory and output != "torch":
+            raise ValueError("Invalid shared_memory=True: it needs output='torch'.")
+        if self._read:
+            raise RuntimeError(f"{self!r} was already decoded: open it again to decode again.")
+        self._read = True
+        info, where = self.info, self._where
         _check_expected(where, info, expected_frames)
         wanted = (
             list(range(info.num_frames))
@@ -480,25 +589,38 @@ def read_video(
         h, w = _output_size(info, height, width)
         plan = _Plan(info, h, w, layout, interpolation, threads)
         shape = (len(wanted), *plan.frame_shape())
-        tensor = _shared_empty(shape) if shared_memory and wanted else None
+        tensor = shared_empty(shape) if shared_memory and wanted else None
         buf = np.empty(shape, dtype=np.uint8) if tensor is None else tensor.numpy()
         if wanted:
-            _configure(stream, threads, thread_type)
-            _fill(container, stream, plan, wanted, buf, where, every=indices is None)
-    if tensor is not None:
-        return tensor
-    if output == "torch":
-        import torch
+            _configure(self._stream, threads, thread_type)
+            _fill(self._container, self._stream, plan, wanted, buf, where, every=indices is None)
+        if tensor is not None:
+            return tensor
+        if output == "torch":
+            import torch
 
-        return torch.from_numpy(buf)
-    return buf
+            return torch.from_numpy(buf)
+        return buf
 
 
-def _shared_empty(shape: tuple[int, ...]) -> torch.Tensor:
-    """An uninitialised ``uint8`` tensor in shared memory (recycled in DataLoader workers)."""
-    from sparkle_data.io.shm import shared_empty
+@contextlib.contextmanager
+def open_video(
+    source: Source,
+    *,
+    name: str | None = None,
+    sample_id: str | None = None,
+    max_pixels: int = MAX_VIDEO_PIXELS,
+    max_frames: int = MAX_VIDEO_FRAMES,
+) -> Iterator[VideoFile]:
+    """Open a clip and parse its header once: ``with open_video(src) as v: v.info; v.read()``.
 
-    return shared_empty(shape)
+    The header checks are those of :func:`probe_video` (raised on entering the block); the
+    container is closed on leaving it.
+    """
+    where = Where.of(source, name, sample_id)
+    with _open(source, where) as container:
+        info, stream = _probe(container, where, max_pixels, max_frames)
+        yield VideoFile(container, stream, info, where)
 
 
 def _kept(

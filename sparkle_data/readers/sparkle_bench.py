@@ -32,7 +32,7 @@ from sparkle_data.readers._text import (
     resolve_report,
     source_name,
 )
-from sparkle_data.readers.prompts import MetadataRecord, _metadata_from_json
+from sparkle_data.readers.metadata import MetadataRecord, metadata_from_json
 
 __all__ = [
     "BenchRow",
@@ -160,7 +160,7 @@ def iter_bench_metadata_jsonl(
         name=source_name(source, name),
         report=resolve_report(on_error, report),
         edit_type=edit_type,
-        convert=_metadata_from_json,
+        convert=metadata_from_json,
         allowed_edit_types=BENCH_EDIT_TYPES,
     )
 
