@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Literal
 
 from sparkle_data.catalog.inventory import Inventory, scan_inventory
+from sparkle_data.catalog.lines import RecordLine, RecordLines, read_record_line
 from sparkle_data.catalog.table import build_table
 from sparkle_data.errors import MissingArtifactError
 from sparkle_data.io import fs as sfs
@@ -53,6 +54,8 @@ class Catalog:
     report: SkipReport
     fs: AbstractFileSystem
     base: str
+    lines: RecordLines = field(default_factory=RecordLines, repr=False)
+    """Line indexes of the record files read by :meth:`read_record_line` (a cache)."""
 
     def __repr__(self) -> str:
         n = int(self.table["in_corpus"].sum()) if len(self.table) else 0
@@ -135,6 +138,27 @@ class Catalog:
             return sfs.open_binary(where, fs=self.fs)
         return open_member(where, self._entry(loc, sample_id, artifact), fs=self.fs)
 
+    def read_record_line(self, sample_id: str, record: str) -> RecordLine:
+        """The sample's line of a record file (e.g. ``"foreground_grounding_r2"``): one
+        ranged read, through a line index built once per file (see ``catalog/lines.py``)."""
+        return read_record_line(
+            self.lines,
+            self.inventory.records,
+            sample_id,
+            record,
+            fs=self.fs,
+            base=self.base,
+            root=self.root,
+        )
+
+    def index_record_lines(self, record: str, edit_types: Sequence[str]) -> None:
+        """Build the line index of ``record`` for ``edit_types`` now, e.g. before DataLoader
+        workers start (they inherit it instead of each reading the whole file)."""
+        wanted = set(edit_types)
+        records = self.inventory.records.items()
+        rels = [p for (et, rec), p in records if rec == record and et in wanted]
+        self.lines.prepare(rels, fs=self.fs, base=self.base, root=self.root)
+
     def name_of(self, sample_id: str, artifact: str) -> str:
         """A display name for error messages: ``root/path`` or ``root/shard::member``."""
         loc = self.locate(sample_id, artifact)
@@ -207,7 +231,9 @@ def build_catalog(
         from sparkle_data.catalog.probe import probe_catalog_videos
 
         workers = 1 if sfs.is_local(fs) else max_workers
-        probe_catalog_videos(catalog, max_workers=workers, progress=progress, report=report)
+        catalog = probe_catalog_videos(
+            catalog, max_workers=workers, progress=progress, report=report
+        )
     return catalog
 
 

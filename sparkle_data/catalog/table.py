@@ -34,7 +34,7 @@ from sparkle_data.io import fs as sfs
 from sparkle_data.io.index import ShardIndex
 from sparkle_data.layout import ARTIFACTS, RECORD_FILES, EditType, RecordName
 from sparkle_data.policy import SkipReport
-from sparkle_data.readers.grounding import (
+from sparkle_data.readers.grounding_summary import (
     ParsedAhead,
     PreparedSummary,
     load_grounding_summary_table,
@@ -43,7 +43,8 @@ from sparkle_data.readers.grounding import (
     prepare_whole,
     summary_table,
 )
-from sparkle_data.readers.prompts import _metadata_rows, _prompt_rows
+from sparkle_data.readers.metadata import metadata_rows
+from sparkle_data.readers.prompts import prompt_rows
 from sparkle_data.readers.scores import load_image_score_table, load_video_score_table
 
 if TYPE_CHECKING:
@@ -144,12 +145,12 @@ class _Ahead:
     """The ``foreground_grounding_r2`` files (the costliest to validate) read, parsed by
     pyarrow and checked in bulk on a helper thread while the main thread reads the others.
 
-    That work (:func:`~sparkle_data.readers.grounding.parse_ahead`, then
-    :func:`~sparkle_data.readers.grounding.prepare_whole`) has no side effect and is a few
+    That work (:func:`~sparkle_data.readers.grounding_summary.parse_ahead`, then
+    :func:`~sparkle_data.readers.grounding_summary.prepare_whole`) has no side effect and is a few
     calls, most of which release the GIL. What has one (the line-by-line path for the lines
     not vouched for, the duplicate-id check, reports, errors) happens on the main thread when
     the file's turn comes, in the usual order, in
-    :func:`~sparkle_data.readers.grounding.summary_table`: the catalog, its errors and its
+    :func:`~sparkle_data.readers.grounding_summary.summary_table`: the catalog, its errors and its
     skip counts are those of the plain loaders. A file the helper could not read is left to
     the main thread (which then says why); a file the helper has not started when the main
     thread needs one it is still on is taken over by the main thread.
@@ -282,7 +283,7 @@ def _prompt_table(
     rows: dict[str, list[Any]] = {"sample_id": [], "prompt": []}
     for et, rel in inv.prompts.items():
         with _open(fs, base, rel) as f:
-            for task, prompt, _, _ in _prompt_rows(
+            for task, prompt, _, _ in prompt_rows(
                 f, edit_type=et, name=f"{inv.root}/{rel}", on_error="error", report=report
             ):
                 rows["sample_id"].append(task)
@@ -292,7 +293,7 @@ def _prompt_table(
     columns = [meta[k] for k in keys]
     for et, rel in inv.metadata.items():
         with _open(fs, base, rel) as f:
-            for values in _metadata_rows(
+            for values in metadata_rows(
                 f, edit_type=et, name=f"{inv.root}/{rel}", on_error="error", report=report
             ):
                 for column, value in zip(columns, values, strict=True):

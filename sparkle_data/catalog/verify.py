@@ -54,6 +54,8 @@ class VerifyReport:
     root: str
     problems: list[Finding] = field(default_factory=list)
     notes: list[Finding] = field(default_factory=list)
+    checked: dict[str, int] = field(default_factory=dict)
+    """What the audit looked at (corpus samples, rejected ids, record files, shards, ...)."""
 
     @property
     def ok(self) -> bool:
@@ -80,10 +82,13 @@ class VerifyReport:
             "ok": self.ok,
             "problems": [f.to_dict() for f in self.problems],
             "notes": [f.to_dict() for f in self.notes],
+            "checked": dict(self.checked),
         }
 
     def __str__(self) -> str:
-        lines = [f"verify {self.root}: {'OK' if self.ok else f'{len(self.problems)} problem(s)'}"]
+        status = "OK" if self.ok else f"{len(self.problems)} problem(s)"
+        what = ", ".join(f"{n} {name}" for name, n in self.checked.items())
+        lines = [f"verify {self.root}: {status}" + (f" (checked {what})" if what else "")]
         lines += [f"  problem {f}" for f in self.problems]
         lines += [f"  note    {f}" for f in self.notes]
         return "\n".join(lines)
@@ -111,6 +116,23 @@ def verify_catalog(
     rep = VerifyReport(catalog.root)
     inv = catalog.inventory
 
+    rep.checked.update(
+        {
+            "corpus samples": int(t["in_corpus"].sum()) if len(t) else 0,
+            "rejected ids": int((t["status"] == "rejected").sum()) if len(t) else 0,
+            "prompt files": len(inv.prompts),
+            "record files": len(inv.records),
+            "shards": len(catalog.indexes),
+            "loose files": sum(len(v) for v in inv.loose.values()),
+        }
+    )
+    if not (inv.prompts or inv.metadata or inv.records or inv.shards or inv.loose):
+        rep.problem(
+            "nothing-to-verify",
+            f"no Sparkle piece (prompts, records, shards, artifact folders) under {catalog.root} "
+            f"for {', '.join(inv.edit_types)}",
+        )
+        return rep
     for piece in inv.missing():
         rep.note("missing-piece", f"not present under the root: {piece}")
     if inv.ignored:

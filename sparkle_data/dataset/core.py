@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.distributed as dist
 from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
+from sparkle_data.catalog.groups import group_ids
 from sparkle_data.catalog.model import Catalog, build_catalog
 from sparkle_data.catalog.select import Predicate, select_ids
-from sparkle_data.dataset.fields import DEFAULT_FIELDS, VIDEO_FIELDS, check_fields
+from sparkle_data.dataset.fields import DEFAULT_FIELDS, check_fields
 from sparkle_data.dataset.order import (
     STATE_VERSION,
     RankBalance,
@@ -25,26 +27,25 @@ from sparkle_data.dataset.order import (
 from sparkle_data.dataset.sample import Output, SampleLoader
 from sparkle_data.errors import SparkleError
 from sparkle_data.policy import OnError, SkipReport
-from sparkle_data.sampling import BoxFrames, FrameMismatch, FrameSampler, Resize
-
-if TYPE_CHECKING:
-    pass
+from sparkle_data.sampling import (
+    BoxFrames,
+    DecodeOptions,
+    FrameMismatch,
+    FrameSampler,
+    Resize,
+)
 
 __all__ = ["SparkleDataset", "SparkleMapDataset", "select_ids"]
 
 
-def _groups(catalog: Catalog, ids: Sequence[str], fields: Sequence[str]) -> list[list[str]]:
-    """Ids grouped by the shard (or folder) holding their first video field, for locality."""
-    first = next((f for f in fields if f in VIDEO_FIELDS), None)
-    if first is None:
-        return [list(ids)]
-    t = catalog.table.loc[list(ids)]
-    shard = t.get(f"{first}_shard")
-    key = shard.where(shard.notna(), t["edit_type"]) if shard is not None else t["edit_type"]
-    groups: dict[str, list[str]] = {}
-    for sid, k in zip(t.index, key, strict=True):
-        groups.setdefault(str(k), []).append(str(sid))
-    return [groups[k] for k in sorted(groups)]
+@dataclass(frozen=True)
+class _Selection:
+    """Which samples (applied to the catalog before any byte is read)."""
+
+    edit_types: Sequence[str] | None
+    ids: Sequence[str] | None
+    where: Predicate | None
+    index_file: str | None
 
 
 def _process_group() -> tuple[int, int] | None:
@@ -69,33 +70,25 @@ class _Base:
     def __init__(
         self,
         source: str | os.PathLike[str] | Catalog,
-        *,
         fields: Sequence[str],
-        edit_types: Sequence[str] | None,
-        ids: Sequence[str] | None,
-        where: Predicate | None,
-        frames: FrameSampler | None,
-        resize: Resize | None,
-        frame_mismatch: FrameMismatch,
-        box_frames: BoxFrames,
-        output: Output,
-        on_error: OnError,
-        max_skips: int | None,
-        index_file: str | None,
+        selection: _Selection,
+        options: DecodeOptions,
+        report: SkipReport,
     ) -> None:
         self.fields = check_fields(fields)
+        sel = selection
         catalog = (
             source
             if isinstance(source, Catalog)
-            else build_catalog(source, edit_types=edit_types, index_file=index_file)
+            else build_catalog(source, edit_types=sel.edit_types, index_file=sel.index_file)
         )
         self.catalog = catalog
-        self.ids = select_ids(catalog, edit_types=edit_types, ids=ids, where=where)
-        self.loader = SampleLoader(
-            catalog, self.fields, frames, resize, frame_mismatch, box_frames, output
-        )
+        self.ids = select_ids(catalog, edit_types=sel.edit_types, ids=sel.ids, where=sel.where)
+        self.options = options
+        """The decoding arguments (``frames``, ``resize``, ...), validated once."""
+        self.loader = SampleLoader(catalog, self.fields, options)
         self.loader.prepare(self.ids)
-        self.report = SkipReport(on_error=on_error, max_skips=max_skips)
+        self.report = report
         # The epoch lives in shared memory, so that set_epoch() in the training process also
         # reaches persistent DataLoader workers (they keep their copy of the dataset).
         self._epoch_shared = torch.zeros((), dtype=torch.int64).share_memory_()  # type: ignore[no-untyped-call]
@@ -162,18 +155,10 @@ class SparkleDataset(_Base, IterableDataset[dict[str, Any]]):
     ) -> None:
         super().__init__(
             source,
-            fields=fields,
-            edit_types=edit_types,
-            ids=ids,
-            where=where,
-            frames=frames,
-            resize=resize,
-            frame_mismatch=frame_mismatch,
-            box_frames=box_frames,
-            output=output,
-            on_error=on_error,
-            max_skips=max_skips,
-            index_file=index_file,
+            fields,
+            _Selection(edit_types, ids, where, index_file),
+            DecodeOptions(frames, resize, frame_mismatch, box_frames, output),
+            SkipReport(on_error=on_error, max_skips=max_skips),
         )
         self.shuffle = shuffle
         self.seed = int(seed)
@@ -181,7 +166,7 @@ class SparkleDataset(_Base, IterableDataset[dict[str, Any]]):
         self.balance: RankBalance = balance
         self._group: tuple[int, int] | None = None
         self.epoch = 0
-        self._groups = _groups(self.catalog, self.ids, self.fields)
+        self._groups = list(group_ids(self.catalog, self.ids, self.fields).values())
         self._slot: Slot | None = None
         self._yielded = 0
         self._resume: dict[str, Any] | None = None
@@ -314,18 +299,10 @@ class SparkleMapDataset(_Base, Dataset[dict[str, Any]]):
     ) -> None:
         super().__init__(
             source,
-            fields=fields,
-            edit_types=edit_types,
-            ids=ids,
-            where=where,
-            frames=frames,
-            resize=resize,
-            frame_mismatch=frame_mismatch,
-            box_frames=box_frames,
-            output=output,
-            on_error=on_error,
-            max_skips=max_skips,
-            index_file=index_file,
+            fields,
+            _Selection(edit_types, ids, where, index_file),
+            DecodeOptions(frames, resize, frame_mismatch, box_frames, output),
+            SkipReport(on_error=on_error, max_skips=max_skips),
         )
         self.epoch = 0
 

@@ -33,14 +33,9 @@ Errors: :class:`ExportError` (a :class:`~sparkle_data.errors.SparkleError` and
 folder holding another export); data errors of the readers pass through.
 """
 
-from sparkle_data.export._engine import ENGINES, Engine
 from sparkle_data.export._errors import ExportError
-from sparkle_data.export._resume import (
-    MANIFEST_NAME,
-    ExportReport,
-    Verify,
-    read_manifest,
-)
+from sparkle_data.export._plan import ENGINES, Engine, Verify
+from sparkle_data.export._resume import MANIFEST_NAME, ExportReport, read_manifest
 from sparkle_data.export.hub import dataset_card, export_hub, push_to_hub
 from sparkle_data.export.kiwi import export_kiwi
 from sparkle_data.export.sparkle import export_sparkle

@@ -1,7 +1,7 @@
 """Run an export's units: in this process, in a thread pool, or as Ray tasks.
 
 A unit is a small picklable object with a ``key`` and a ``run(out) -> UnitResult`` method
-(one output file or shard, see :mod:`._resume`). Each unit writes its own files and depends
+(one output file or shard, see :mod:`._plan`). Each unit writes its own files and depends
 on nothing but its own fields, so the output is the same whatever runs it, in whatever order:
 the engines only differ in where ``run`` executes. Results are yielded as units finish.
 
@@ -19,28 +19,14 @@ are still yielded, so they are journaled), and then the first error is raised.
 from __future__ import annotations
 
 import importlib
-import os
 from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, Literal, get_args
+from typing import Any
 
-if TYPE_CHECKING:
-    from sparkle_data.export._resume import Unit, UnitResult
+from sparkle_data.export._plan import ENGINES, Engine, Unit, UnitResult, default_workers
 
-__all__ = ["ENGINES", "Engine", "default_workers", "run_units"]
-
-Engine = Literal["local", "ray"]
-ENGINES: Final[tuple[Engine, ...]] = get_args(Engine)
-
-
-def default_workers() -> int:
-    """Workers when none are asked for: the CPUs this process may use, at most 8."""
-    try:
-        n = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not on Linux
-        n = os.cpu_count() or 1
-    return max(1, min(8, n))
+__all__ = ["run_units"]
 
 
 def _check(engine: str, workers: int | None) -> int:

@@ -31,13 +31,22 @@ import os
 import shutil
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Final, Literal, Protocol, get_args
+from typing import IO, Any, Final
 
 from sparkle_data._version import __version__
-from sparkle_data.export._engine import Engine, default_workers, run_units
+from sparkle_data.export._engine import run_units
 from sparkle_data.export._errors import ExportError
+from sparkle_data.export._plan import (
+    VERIFY_MODES,
+    ExportOptions,
+    Finalized,
+    Unit,
+    UnitResult,
+    Verify,
+    default_workers,
+)
 from sparkle_data.export._writer import FileDigest, hash_file
 from sparkle_data.io.atomic import atomic_write_text, fsync_dir, remove_stale_temps
 
@@ -46,12 +55,7 @@ __all__ = [
     "MANIFEST_NAME",
     "MANIFEST_VERSION",
     "STATE_DIR",
-    "VERIFY_MODES",
     "ExportReport",
-    "Finalized",
-    "Unit",
-    "UnitResult",
-    "Verify",
     "read_manifest",
     "run_export",
     "verify_files",
@@ -61,59 +65,7 @@ MANIFEST_NAME: Final = "export.json"
 MANIFEST_FORMAT: Final = "sparkle-data/export"
 MANIFEST_VERSION: Final = 1
 STATE_DIR: Final = ".sparkle-export"
-Verify = Literal["sha256", "size"]
-VERIFY_MODES: Final[tuple[Verify, ...]] = get_args(Verify)
 _EXAMPLES: Final = 5
-
-
-@dataclass(frozen=True)
-class UnitResult:
-    """What one unit wrote (paths relative to the output folder) and facts for the end."""
-
-    key: str
-    files: Mapping[str, FileDigest]
-    data: Mapping[str, Any] = field(default_factory=dict)
-    """JSON-ready facts the finalizer needs (member offsets, probe results, a drop reason)."""
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "key": self.key,
-            "files": {k: v.to_json() for k, v in sorted(self.files.items())},
-            "data": dict(self.data),
-        }
-
-    @classmethod
-    def from_json(cls, obj: Any) -> UnitResult:
-        if not isinstance(obj, dict) or not isinstance(obj.get("key"), str):
-            raise ValueError("not a unit result")
-        files = obj.get("files")
-        data = obj.get("data", {})
-        if not isinstance(files, dict) or not isinstance(data, dict):
-            raise ValueError("not a unit result")
-        return cls(obj["key"], {str(k): FileDigest.from_json(v) for k, v in files.items()}, data)
-
-
-class Unit(Protocol):
-    """One output file or shard of an export (see the module doc)."""
-
-    @property
-    def key(self) -> str: ...
-
-    def run(self, out: Path) -> UnitResult:
-        """Write the unit's files under ``out`` atomically; returns what was written."""
-        ...
-
-    def to_dict(self) -> dict[str, Any]:
-        """Everything that decides the unit's bytes (its sources), for the fingerprint."""
-        ...
-
-
-@dataclass(frozen=True)
-class Finalized:
-    """What an export's finalizer wrote (CSV, index, shard list...) and its summary."""
-
-    files: Mapping[str, FileDigest]
-    summary: Mapping[str, Any]
 
 
 @dataclass(frozen=True)
@@ -385,25 +337,24 @@ def run_export(
     units: Sequence[Unit],
     options: Mapping[str, Any],
     finalize: Callable[[list[UnitResult]], Finalized],
-    engine: Engine = "local",
-    workers: int | None = None,
-    verify: Verify = "sha256",
-    overwrite: bool = False,
-    progress: bool = True,
+    common: ExportOptions,
     unit_name: str = "file",
 ) -> ExportReport:
-    """Plan, resume, run and finalize one export (see the module doc)."""
+    """Plan, resume, run and finalize one export (see the module doc).
+
+    ``options`` are the format's own options (they enter the plan's fingerprint); ``common``
+    the options every export takes.
+    """
     from tqdm.auto import tqdm
 
-    if verify not in VERIFY_MODES:
-        raise ValueError(f"Invalid verify {verify!r}: must be one of {', '.join(VERIFY_MODES)}.")
+    engine, workers, verify = common.engine, common.workers, common.verify
     keys = [u.key for u in units]
     if len(set(keys)) != len(keys):
         raise ValueError("unit keys must be unique")  # a planning bug, not a user error
     root = Path(out)
     fingerprint = plan_fingerprint(kind, options, units)
     state = _State(root, kind, fingerprint)
-    manifest = _prepare(root, state, overwrite=overwrite)
+    manifest = _prepare(root, state, overwrite=common.overwrite)
     n_verify = workers or default_workers()
 
     candidates = _manifest_units(manifest) if manifest is not None else state.journal()
@@ -434,7 +385,7 @@ def run_export(
         with tqdm(
             total=len(units),
             initial=len(done),
-            disable=not progress,
+            disable=not common.progress,
             unit=unit_name,
             desc=f"export {kind}",
         ) as bar:

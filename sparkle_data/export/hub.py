@@ -28,13 +28,12 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 from sparkle_data._version import __version__
 from sparkle_data.export._common import check_ids, edit_type_counts
-from sparkle_data.export._engine import Engine
 from sparkle_data.export._errors import ExportError
+from sparkle_data.export._plan import Engine, ExportOptions, Verify
 from sparkle_data.export._resume import (
     MANIFEST_NAME,
     STATE_DIR,
     ExportReport,
-    Verify,
     read_manifest,
     verify_files,
 )
@@ -221,6 +220,7 @@ def export_hub(
 
     if format not in ("wds", "sparkle"):
         raise ValueError(f"Invalid format {format!r}: must be 'wds' or 'sparkle'.")
+    common = ExportOptions(spec, None, engine, workers, verify, overwrite, progress)
     fields: list[str] = []
     if format == "wds":
         keys = ("artifacts", "include_mask", "include_background", "include_canny")
@@ -235,18 +235,10 @@ def export_hub(
         license=license,
         fields=fields,
     )
-    common: dict[str, Any] = {
-        "spec": spec,
-        "extra_files": {CARD_NAME: card},
-        "engine": engine,
-        "workers": workers,
-        "verify": verify,
-        "overwrite": overwrite,
-        "progress": progress,
-    }
+    common = common.with_extra_files({CARD_NAME: card})
     if format == "wds":
-        return export_wds(catalog, ids, out, **common, **options)
-    return export_sparkle(catalog, ids, out, **common, **options)
+        return export_wds(catalog, ids, out, **common.keywords(), **options)
+    return export_sparkle(catalog, ids, out, **common.keywords(), **options)
 
 
 def push_to_hub(

@@ -44,18 +44,13 @@ from sparkle_data.errors import CorruptVideoError
 from sparkle_data.export._common import (
     check_ids,
     edit_type_counts,
-    extras_options,
     prompts_of,
-    write_extras,
 )
-from sparkle_data.export._engine import Engine
 from sparkle_data.export._errors import ExportError
+from sparkle_data.export._plan import Engine, ExportOptions, Finalized, UnitResult, Verify
 from sparkle_data.export._resume import (
     MANIFEST_NAME,
     ExportReport,
-    Finalized,
-    UnitResult,
-    Verify,
     run_export,
 )
 from sparkle_data.export._source import ArtifactRef, artifact_refs, open_ref, resolve_root
@@ -264,6 +259,7 @@ def export_kiwi(
         overwrite: replace another export (or write into a non-empty folder).
         progress: show a tqdm bar.
     """
+    common = ExportOptions(spec, extra_files, engine, workers, verify, overwrite, progress)
     if on_error not in ("error", "skip"):
         raise ValueError(f"Invalid on_error {on_error!r}: must be 'error' or 'skip'.")
     root = Path(out)
@@ -284,7 +280,7 @@ def export_kiwi(
         "base_prefix": prefix,
         "stage3": stage3,
         "columns": list(header),
-        **extras_options(spec, extra_files, reserved=(KIWI_CSV, MANIFEST_NAME)),
+        **common.fingerprint_options(reserved=(KIWI_CSV, MANIFEST_NAME)),
     }
 
     def finalize(results: list[UnitResult]) -> Finalized:
@@ -312,7 +308,7 @@ def export_kiwi(
             rows.append(row)
             kept.append(sid)
         files = {KIWI_CSV: write_bytes(root / KIWI_CSV, _csv_bytes(rows, header))}
-        files.update(write_extras(root, spec, extra_files))
+        files.update(common.write_extras(root))
         summary = {
             "requested": len(units),
             "samples": len(kept),
@@ -330,10 +326,6 @@ def export_kiwi(
         units=units,
         options=options,
         finalize=finalize,
-        engine=engine,
-        workers=workers,
-        verify=verify,
-        overwrite=overwrite,
-        progress=progress,
+        common=common,
         unit_name="pair",
     )

@@ -44,17 +44,12 @@ from sparkle_data.errors import JoinError, MissingArtifactError
 from sparkle_data.export._common import (
     check_ids,
     edit_type_counts,
-    extras_options,
-    write_extras,
 )
-from sparkle_data.export._engine import Engine
 from sparkle_data.export._errors import ExportError
+from sparkle_data.export._plan import Engine, ExportOptions, Finalized, UnitResult, Verify
 from sparkle_data.export._resume import (
     MANIFEST_NAME,
     ExportReport,
-    Finalized,
-    UnitResult,
-    Verify,
     run_export,
 )
 from sparkle_data.export._source import ArtifactRef, artifact_refs, open_ref
@@ -326,6 +321,7 @@ def export_sparkle(
         spec, extra_files, engine, workers, verify, overwrite, progress: as for
             :func:`~sparkle_data.export.export_kiwi`.
     """
+    common = ExportOptions(spec, extra_files, engine, workers, verify, overwrite, progress)
     if isinstance(shard_bytes, bool) or not isinstance(shard_bytes, int) or shard_bytes < 1:
         raise ValueError(f"Invalid shard_bytes {shard_bytes!r}: must be an int >= 1.")
     if isinstance(previews, bool) or not isinstance(previews, int) or previews < 0:
@@ -370,9 +366,7 @@ def export_sparkle(
         "artifacts": chosen,
         "shard_bytes": shard_bytes,
         "previews": previews,
-        **extras_options(
-            spec,
-            extra_files,
+        **common.fingerprint_options(
             reserved=(SPARKLE_INDEX, MANIFEST_NAME, "prompts", "intermediate_data"),
         ),
     }
@@ -397,7 +391,7 @@ def export_sparkle(
         files: dict[str, FileDigest] = {}
         if indexes:
             files[SPARKLE_INDEX] = write_bytes(root / SPARKLE_INDEX, encode_indexes(indexes))
-        files.update(write_extras(root, spec, extra_files))
+        files.update(common.write_extras(root))
         summary = {
             "requested": len(ordered),
             "samples": len(ordered),
@@ -417,10 +411,6 @@ def export_sparkle(
         units=units,
         options=options,
         finalize=finalize,
-        engine=engine,
-        workers=workers,
-        verify=verify,
-        overwrite=overwrite,
-        progress=progress,
+        common=common,
         unit_name="file",
     )

@@ -39,18 +39,13 @@ from sparkle_data.errors import LayoutError
 from sparkle_data.export._common import (
     check_ids,
     edit_type_counts,
-    extras_options,
     prompts_of,
-    write_extras,
 )
-from sparkle_data.export._engine import Engine
 from sparkle_data.export._errors import ExportError
+from sparkle_data.export._plan import Engine, ExportOptions, Finalized, UnitResult, Verify
 from sparkle_data.export._resume import (
     MANIFEST_NAME,
     ExportReport,
-    Finalized,
-    UnitResult,
-    Verify,
     run_export,
 )
 from sparkle_data.export._source import ArtifactRef, artifact_refs, open_ref
@@ -317,6 +312,7 @@ def export_wds(
         spec, extra_files, engine, workers, verify, overwrite, progress: as for
             :func:`~sparkle_data.export.export_kiwi`.
     """
+    common = ExportOptions(spec, extra_files, engine, workers, verify, overwrite, progress)
     _check_limit("max_shard_bytes", max_shard_bytes)
     _check_limit("max_shard_samples", max_shard_samples)
     chosen = wds_artifacts(
@@ -341,7 +337,7 @@ def export_wds(
     fields = [JSON_FIELD, *(WDS_FIELDS[a] for a in chosen)]
     options: dict[str, Any] = {
         "fields": fields,
-        **extras_options(spec, extra_files, reserved=(SHARD_LIST, WDS_INDEX, MANIFEST_NAME)),
+        **common.fingerprint_options(reserved=(SHARD_LIST, WDS_INDEX, MANIFEST_NAME)),
     }
 
     def finalize(results: list[UnitResult]) -> Finalized:
@@ -384,7 +380,7 @@ def export_wds(
             ),
             WDS_INDEX: write_bytes(root / WDS_INDEX, encode_indexes(indexes)),
         }
-        files.update(write_extras(root, spec, extra_files))
+        files.update(common.write_extras(root))
         summary = {
             "requested": len(ordered),
             "samples": len(ordered),
@@ -401,10 +397,6 @@ def export_wds(
         units=units,
         options=options,
         finalize=finalize,
-        engine=engine,
-        workers=workers,
-        verify=verify,
-        overwrite=overwrite,
-        progress=progress,
+        common=common,
         unit_name="shard",
     )

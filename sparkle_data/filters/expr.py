@@ -36,19 +36,19 @@ from sparkle_data.filters.field import (
     resolve_field,
     table_of,
 )
+from sparkle_data.filters.result import FilterResult, build_result
 from sparkle_data.layout import parse_edit_type, parse_sample_id
 
 if TYPE_CHECKING:
     import pandas as pd
     from numpy.typing import NDArray
 
-    from sparkle_data.filters.result import FilterResult
-
 __all__ = [
     "OPS",
     "VIDEO_SCORE_FRAMES",
     "And",
     "Compare",
+    "EvalContext",
     "Filter",
     "IsIn",
     "IsMissing",
@@ -63,6 +63,7 @@ __all__ = [
     "field",
     "format_number",
     "ids",
+    "set_readers",
 ]
 
 Op = Literal[">=", ">", "<=", "<", "==", "!="]
@@ -103,7 +104,7 @@ class Truth:
         return Truth(self.false, self.true)
 
 
-class _Context:
+class EvalContext:
     """One evaluation: the table, and each rule's :class:`Truth` computed once."""
 
     __slots__ = ("memo", "table")
@@ -126,7 +127,7 @@ class Filter(abc.ABC):
     __slots__ = ()
 
     @abc.abstractmethod
-    def _truth(self, ctx: _Context) -> Truth: ...
+    def _truth(self, ctx: EvalContext) -> Truth: ...
 
     @abc.abstractmethod
     def describe(self) -> str:
@@ -151,7 +152,7 @@ class Filter(abc.ABC):
 
     def truth(self, source: Any) -> Truth:
         """Evaluate on a Catalog or DataFrame: a :class:`Truth` aligned with its rows."""
-        return _Context(table_of(source)).truth(self)
+        return EvalContext(table_of(source)).truth(self)
 
     def mask(self, source: Any) -> pd.Series[bool]:
         """Boolean Series (indexed like the table): ``True`` where the filter is true."""
@@ -168,16 +169,12 @@ class Filter(abc.ABC):
     @classmethod
     def from_dict(cls, data: Any) -> Filter:
         """Rebuild a filter from :meth:`to_dict` output, a list (``and``) or an expression."""
-        from sparkle_data.filters.parse import filter_from_dict
-
-        return filter_from_dict(data)
+        return _READERS["from_dict"](data)
 
     @classmethod
     def parse(cls, text: str) -> Filter:
         """Parse an expression such as ``"frame0_overall >= 8 and edit_type in ['time']"``."""
-        from sparkle_data.filters.parse import parse_filter
-
-        return parse_filter(text)
+        return _READERS["parse"](text)
 
     def __and__(self, other: Filter) -> Filter:
         if not isinstance(other, Filter):
@@ -194,6 +191,21 @@ class Filter(abc.ABC):
 
     def __str__(self) -> str:
         return self.describe()
+
+
+_READERS: dict[str, Callable[[Any], Filter]] = {}
+
+
+def set_readers(*, parse: Callable[[str], Filter], from_dict: Callable[[Any], Filter]) -> None:
+    """Plug the parser behind :meth:`Filter.parse` and :meth:`Filter.from_dict`.
+
+    :mod:`sparkle_data.filters.parse` builds rules from this module's classes, so this module
+    cannot import it without a cycle; the parser registers itself instead when it is imported.
+    The package ``sparkle_data.filters`` imports it, and Python runs the package before any of
+    its modules, so the readers are always in place.
+    """
+    _READERS["parse"] = parse
+    _READERS["from_dict"] = from_dict
 
 
 def _flat(f: Filter, kind: type[And] | type[Or]) -> tuple[Filter, ...]:
@@ -232,7 +244,7 @@ class Compare(Filter):
             raise FilterError.invalid(f"threshold of {self.field}", v, rule="must be finite")
         object.__setattr__(self, "value", value)
 
-    def _truth(self, ctx: _Context) -> Truth:
+    def _truth(self, ctx: EvalContext) -> Truth:
         values = numeric_values(ctx.table, self.field)
         finite = np.isfinite(values)
         with np.errstate(invalid="ignore"):
@@ -314,7 +326,7 @@ class IsIn(Filter):
         object.__setattr__(self, "field", f)
         object.__setattr__(self, "values", _normalize_values(f, self.values))
 
-    def _truth(self, ctx: _Context) -> Truth:
+    def _truth(self, ctx: EvalContext) -> Truth:
         from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
         kind = _kind(self.values[0])
@@ -379,7 +391,7 @@ class Matches(Filter):
         except re.error as e:
             raise FilterError.invalid("regex", self.pattern, rule=str(e)) from None
 
-    def _truth(self, ctx: _Context) -> Truth:
+    def _truth(self, ctx: EvalContext) -> Truth:
         from pandas.api.types import is_object_dtype, is_string_dtype
 
         col = column_values(ctx.table, self.field)
@@ -416,7 +428,7 @@ class IsMissing(Filter):
     def __post_init__(self) -> None:
         object.__setattr__(self, "field", resolve_field(self.field))
 
-    def _truth(self, ctx: _Context) -> Truth:
+    def _truth(self, ctx: EvalContext) -> Truth:
         from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
         col = column_values(ctx.table, self.field)
@@ -463,7 +475,7 @@ class And(Filter):
     def __post_init__(self) -> None:
         object.__setattr__(self, "filters", _check_children("and", self.filters))
 
-    def _truth(self, ctx: _Context) -> Truth:
+    def _truth(self, ctx: EvalContext) -> Truth:
         parts = [ctx.truth(f) for f in self.filters]
         return Truth(
             np.logical_and.reduce([p.true for p in parts]),
@@ -490,7 +502,7 @@ class Or(Filter):
     def __post_init__(self) -> None:
         object.__setattr__(self, "filters", _check_children("or", self.filters))
 
-    def _truth(self, ctx: _Context) -> Truth:
+    def _truth(self, ctx: EvalContext) -> Truth:
         parts = [ctx.truth(f) for f in self.filters]
         return Truth(
             np.logical_or.reduce([p.true for p in parts]),
@@ -518,7 +530,7 @@ class Not(Filter):
         if not isinstance(self.filter, Filter):
             raise FilterError.invalid("not", self.filter, rule="must wrap a Filter")
 
-    def _truth(self, ctx: _Context) -> Truth:
+    def _truth(self, ctx: EvalContext) -> Truth:
         return ~ctx.truth(self.filter)
 
     def describe(self) -> str:
@@ -599,15 +611,27 @@ def ids(sample_ids: Iterable[str]) -> Filter:
     return IsIn(SAMPLE_ID, tuple(sample_ids))
 
 
+def _unseen_values(f: Filter, table: pd.DataFrame) -> str | None:
+    if not isinstance(f, IsIn):
+        return None
+    col = column_values(table, f.field)
+    seen = set(col.dropna().tolist())
+    unseen = [v for v in f.values if v not in seen]
+    if not unseen:
+        return None
+    shown = ", ".join(repr(v) for v in unseen[:5]) + (", ..." if len(unseen) > 5 else "")
+    what = "ids" if f.field == SAMPLE_ID else f"values of {f.field}"
+    return f"{len(unseen)} {what} appear in no row: {shown}"
+
+
 def evaluate(f: Filter, source: Any) -> FilterResult:
     """Evaluate ``f`` on a Catalog or DataFrame; see :class:`FilterResult`."""
-    from sparkle_data.filters.result import build_result
-
     table = table_of(source)
-    ctx = _Context(table)
+    ctx = EvalContext(table)
     total = ctx.truth(f)
     rules: dict[Filter, Truth] = {}
     for r in f.rules():
         if r not in rules:
             rules[r] = ctx.truth(r)
-    return build_result(f, table, total, rules)
+    warnings = [w for w in (_unseen_values(r, table) for r in rules) if w is not None]
+    return build_result(f, table, total, rules, warnings)

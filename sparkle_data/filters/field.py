@@ -68,8 +68,9 @@ ALIASES: Final[dict[str, str]] = {
 PENDING_COLUMNS: Final[dict[str, str]] = {
     "num_frames": (
         "num_frames (decoded frames of the source video) is read from the video headers: "
-        "build the catalog with build_catalog(..., probe_videos=True), or add it with "
-        "sparkle_data.catalog.probe.probe_catalog_videos(catalog). Without probing, "
+        "build the catalog with build_catalog(..., probe_videos=True), or get a probed copy "
+        "with catalog = sparkle_data.catalog.probe.probe_catalog_videos(catalog). Without "
+        "probing, "
         "grounding_num_frames (the 2-FPS frames of the second grounding round) approximates "
         "num_frames / 8 at 16 fps."
     ),

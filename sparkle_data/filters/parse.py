@@ -52,6 +52,7 @@ from sparkle_data.filters.expr import (
     Op,
     Or,
     Value,
+    set_readers,
 )
 from sparkle_data.filters.field import ALIASES, resolve_field
 from sparkle_data.filters.preset import PRESET_FIELDS, PRESETS, ScorePreset, get_preset
@@ -403,3 +404,6 @@ def _preset(data: Mapping[str, Any], where: str) -> ScorePreset:
 def filter_from_dict(data: Any) -> Filter:
     """Build a filter from its dict form, a list (``and``) or an expression string."""
     return _from(data, "filters")
+
+
+set_readers(parse=parse_filter, from_dict=filter_from_dict)

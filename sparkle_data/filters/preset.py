@@ -29,7 +29,7 @@ from sparkle_data.filters.expr import And, Compare, Filter, format_number
 from sparkle_data.filters.field import resolve_field
 
 if TYPE_CHECKING:
-    from sparkle_data.filters.expr import Truth, _Context
+    from sparkle_data.filters.expr import EvalContext, Truth
 
 __all__ = [
     "LOOSE",
@@ -112,7 +112,7 @@ class ScorePreset(Filter):
         """Whether this is a built-in preset with its documented numbers."""
         return PRESETS.get(self.name) == self
 
-    def _truth(self, ctx: _Context) -> Truth:
+    def _truth(self, ctx: EvalContext) -> Truth:
         return ctx.truth(self.as_filter())
 
     def describe(self) -> str:

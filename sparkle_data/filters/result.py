@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from sparkle_data.filters.field import SAMPLE_ID, column_values
+from sparkle_data.filters.field import SAMPLE_ID
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -120,30 +120,18 @@ class FilterResult:
         )
 
 
-def _unseen_values(f: Filter, table: pd.DataFrame) -> str | None:
-    from sparkle_data.filters.expr import IsIn
-
-    if not isinstance(f, IsIn):
-        return None
-    col = column_values(table, f.field)
-    seen = set(col.dropna().tolist())
-    unseen = [v for v in f.values if v not in seen]
-    if not unseen:
-        return None
-    shown = ", ".join(repr(v) for v in unseen[:5]) + (", ..." if len(unseen) > 5 else "")
-    what = "ids" if f.field == SAMPLE_ID else f"values of {f.field}"
-    return f"{len(unseen)} {what} appear in no row: {shown}"
-
-
 def build_result(
-    f: Filter, table: pd.DataFrame, total: Truth, rules: Mapping[Filter, Truth]
+    f: Filter,
+    table: pd.DataFrame,
+    total: Truth,
+    rules: Mapping[Filter, Truth],
+    warnings: Sequence[str] = (),
 ) -> FilterResult:
     """Assemble a :class:`FilterResult` from the filter's and each rule's truth."""
     import pandas as pd
 
     n = len(table)
     counts = []
-    warnings = []
     for rule, t in rules.items():
         counts.append(
             RuleCount(
@@ -155,9 +143,6 @@ def build_result(
                 failed=int(t.false.sum()),
             )
         )
-        note = _unseen_values(rule, table)
-        if note is not None:
-            warnings.append(note)
     keep = np.asarray(total.true, dtype=bool)
     mask = pd.Series(keep, index=table.index, name="keep")
     return FilterResult(

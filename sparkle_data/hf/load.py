@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from sparkle_data import __version__
+from sparkle_data._version import __version__
+from sparkle_data.catalog.groups import group_ids
 from sparkle_data.catalog.select import Predicate
 from sparkle_data.errors import MissingArtifactError
 from sparkle_data.hf.indexes import DEFAULT_REPO, Root, list_files, open_root, root_catalog
@@ -30,7 +31,6 @@ from sparkle_data.hf.rows import (
     RowGenerator,
     RowSpec,
     check_fields,
-    group_ids,
     parse_name,
     select_ids,
 )
@@ -120,15 +120,12 @@ def load_dataset(
     check_datasets_version()
     _check_split(split)
     edit_types = parse_name(name)
-    spec = RowSpec(
-        check_fields(fields, decode=decode),
-        media,
-        decode,
-        frames,
-        resize,
-        frame_mismatch,
-        box_frames,
-    )
+    decoding = None
+    if decode:
+        from sparkle_data.sampling import DecodeOptions
+
+        decoding = DecodeOptions(frames, resize, frame_mismatch, box_frames, output="numpy")
+    spec = RowSpec(check_fields(fields, decode=decode), media, decode, decoding)
     if media not in ("video", "binary"):
         raise ValueError(f"Invalid media {media!r}: must be 'video' or 'binary'.")
     root = open_root(path, revision=revision, token=token)
@@ -298,7 +295,7 @@ class DecodeTransform:
         for c in self.spec.loaded_columns:
             out[c] = []
         for sid in batch["sample_id"]:
-            decoded = self._rows._decoded(sid)
+            decoded = self._rows.decoded(sid)
             for c in self.spec.loaded_columns:
                 out[c].append(decoded[c])
         return out

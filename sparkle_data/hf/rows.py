@@ -14,11 +14,12 @@ imports neither. A row is one corpus sample:
   ``datasets.Image(decode=False)``; ``name`` is the member's file name, e.g.
   ``Sparkle_location_000000.mp4``), plain bytes for the NPZ mask and with
   ``media="binary"``; or, with ``decode=True``, the arrays of
-  :class:`~sparkle_data.dataset.SampleLoader` (``uint8 (T, 3, H, W)`` videos, ``bool (T, H, W)``
+  :func:`~sparkle_data.sampling.decode_sample` (``uint8 (T, 3, H, W)`` videos, ``bool (T, H, W)``
   mask, ``uint8 (3, H, W)`` images, ``frame_indices``, ``boxes``).
 
 :class:`RowGenerator` yields them group by group (one group per shard of the first requested
-file, or fixed chunks): the ``gen_kwargs`` shards of ``IterableDataset.from_generator``. With
+file, or fixed chunks: :func:`~sparkle_data.catalog.groups.group_ids`, which ``SparkleDataset``
+uses too): the ``gen_kwargs`` shards of ``IterableDataset.from_generator``. With
 ``lazy=True`` it yields :class:`LazyRow` mappings whose file columns are read on first access,
 so rows that ``datasets`` skips (resuming from a ``state_dict``, ``skip``, node splitting by
 examples) cost no byte of I/O.
@@ -31,8 +32,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-import numpy as np
-
+from sparkle_data.catalog.groups import group_ids
 from sparkle_data.catalog.select import select_ids
 from sparkle_data.catalog.table import METADATA_COLUMNS, SCORE_COLUMNS
 from sparkle_data.dataset.fields import (  # torch-free: sparkle_data.dataset imports lazily
@@ -46,9 +46,9 @@ from sparkle_data.dataset.fields import (  # torch-free: sparkle_data.dataset im
 from sparkle_data.layout import ARTIFACTS, EDIT_TYPES, parse_edit_type
 
 if TYPE_CHECKING:
-    from sparkle_data.catalog import Catalog
+    from sparkle_data.catalog.model import Catalog
     from sparkle_data.dataset.sample import SampleLoader
-    from sparkle_data.sampling import BoxFrames, FrameMismatch, FrameSampler, Resize
+    from sparkle_data.sampling import DecodeOptions
 
 __all__ = [
     "DEFAULT_FIELDS",
@@ -107,50 +107,6 @@ def parse_name(name: str | Sequence[str] | None) -> tuple[str, ...]:
     return tuple(out)
 
 
-def group_ids(
-    catalog: Catalog,
-    ids: Sequence[str],
-    fields: Sequence[str],
-    *,
-    num_shards: int | None = None,
-) -> dict[str, list[str]]:
-    """Ids grouped for locality: by the shard holding the first requested file field (loose
-    files: by edit type), groups sorted by name, ids sorted within. With ``num_shards``, that
-    order is cut into exactly ``num_shards`` contiguous chunks (some empty when there are
-    fewer ids), e.g. a multiple of ``world_size * num_workers``."""
-    first = next((f for f in fields if f in FILE_FIELDS), None)
-    groups: dict[str, list[str]] = {}
-    if first is None or not len(ids):
-        if ids:
-            for sid in ids:
-                groups.setdefault(sid.split("_")[1], []).append(sid)
-    else:
-        t = catalog.table.loc[list(ids)]
-        n = len(t)
-        files = t[f"{first}_file"].tolist() if f"{first}_file" in t else [None] * n
-        shards = t[f"{first}_shard"].tolist() if f"{first}_shard" in t else [None] * n
-        for sid, loose, shard in zip(t.index.tolist(), files, shards, strict=True):
-            if isinstance(loose, str):
-                key = f"{sid.split('_')[1]}/{first} (loose files)"
-            elif isinstance(shard, str):
-                key = shard
-            else:
-                key = f"{sid.split('_')[1]}/{first} (missing)"
-            groups.setdefault(key, []).append(str(sid))
-    ordered = {k: sorted(groups[k]) for k in sorted(groups)}
-    if num_shards is None:
-        return ordered
-    if isinstance(num_shards, bool) or not isinstance(num_shards, int) or num_shards < 1:
-        raise ValueError(f"Invalid num_shards {num_shards!r}: must be an int >= 1.")
-    flat = [sid for group in ordered.values() for sid in group]
-    bounds = np.linspace(0, len(flat), num_shards + 1).round().astype(int)
-    width = len(str(num_shards - 1))
-    return {
-        f"chunk-{i:0{width}d}-of-{num_shards}": flat[bounds[i] : bounds[i + 1]]
-        for i in range(num_shards)
-    }
-
-
 # --------------------------------------------------------------------------- rows
 
 
@@ -161,10 +117,9 @@ class RowSpec:
     fields: tuple[str, ...]
     media: Media = "video"
     decode: bool = False
-    frames: FrameSampler | None = None
-    resize: Resize | None = None
-    frame_mismatch: FrameMismatch = "error"
-    box_frames: BoxFrames = "exact"
+    options: DecodeOptions | None = None
+    """With ``decode=True``: how to decode (``frames``, ``resize``, ...); ``None``: defaults.
+    Rows always hold numpy arrays (``output`` is ignored)."""
 
     @property
     def file_fields(self) -> tuple[str, ...]:
@@ -304,7 +259,7 @@ class RowGenerator:
     def _files(self, sample_id: str) -> dict[str, Any]:
         self.loads += 1
         if self.spec.decode:
-            return self._decoded(sample_id)
+            return self.decoded(sample_id)
         out: dict[str, Any] = {}
         for f in self.spec.file_fields:
             data = self.catalog.read_bytes(sample_id, f)
@@ -317,19 +272,19 @@ class RowGenerator:
     def _sample_loader(self) -> SampleLoader:
         if self._loader is None:
             from sparkle_data.dataset.sample import SampleLoader
+            from sparkle_data.sampling import DecodeOptions
 
             wanted = [f for f in self.spec.fields if f in FILE_FIELDS or f == "boxes"]
+            options = self.spec.options or DecodeOptions()
             self._loader = SampleLoader(
                 self.catalog,
                 tuple(wanted),  # type: ignore[arg-type]
-                self.spec.frames,
-                self.spec.resize,
-                self.spec.frame_mismatch,
-                self.spec.box_frames,
-                "numpy",
+                options.with_output("numpy"),
             )
         return self._loader
 
-    def _decoded(self, sample_id: str) -> dict[str, Any]:
+    def decoded(self, sample_id: str) -> dict[str, Any]:
+        """The decoded columns of one sample (``decode=True``): numpy arrays, decoded by
+        :func:`~sparkle_data.sampling.decode_sample` (through the dataset's loader)."""
         sample = self._sample_loader().load(sample_id)
         return {c: sample[c] for c in self.spec.loaded_columns}

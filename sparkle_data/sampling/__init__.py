@@ -16,8 +16,12 @@ every video field, the mask and the grounding boxes alike::
     video = decode_video_field(src, plan, "source_video")     # uint8 (T, 3, H, W)
     fg = decode_mask_field(mask, plan)                         # bool  (T, H, W)
 
+A whole sample (every file field and the boxes, what the datasets use) is decoded by
+:func:`decode_sample` with one :class:`DecodeOptions`.
+
 Modules: :mod:`.frames` (frame policies), :mod:`.geometry` (sizes, crops, box maps),
-:mod:`.sync` (plans and decoding), :mod:`.collate` (padding and bucketing). See
+:mod:`.sync` (plans and decoding per field), :mod:`.decode` (a whole sample),
+:mod:`.options` (:class:`DecodeOptions`), :mod:`.collate` (padding and bucketing). See
 ``docs/sampling.md``.
 """
 
@@ -30,6 +34,7 @@ from sparkle_data.sampling.collate import (
     collate_stack,
     group_by_length,
 )
+from sparkle_data.sampling.decode import SampleFiles, decode_sample
 from sparkle_data.sampling.frames import (
     FRAME_POLICIES,
     KIWI_TIME_DIVISION,
@@ -51,6 +56,7 @@ from sparkle_data.sampling.geometry import (
     kiwi_target_size,
     plan_geometry,
 )
+from sparkle_data.sampling.options import DecodeOptions
 from sparkle_data.sampling.sync import (
     BOX_FRAME_CHOICES,
     FRAME_MISMATCH_CHOICES,
@@ -58,6 +64,7 @@ from sparkle_data.sampling.sync import (
     FrameMismatch,
     HasShape,
     SamplePlan,
+    decode_image_field,
     decode_mask_field,
     decode_video_field,
     plan_sample,
@@ -76,6 +83,7 @@ __all__ = [
     "BoxFrames",
     "BucketBatchSampler",
     "CropPolicy",
+    "DecodeOptions",
     "FieldMismatchError",
     "FrameMismatch",
     "FramePolicy",
@@ -84,13 +92,16 @@ __all__ = [
     "HasShape",
     "OnShort",
     "Resize",
+    "SampleFiles",
     "SamplePlan",
     "SamplingError",
     "ShortClipError",
     "SizeMismatch",
     "collate_pad",
     "collate_stack",
+    "decode_image_field",
     "decode_mask_field",
+    "decode_sample",
     "decode_video_field",
     "group_by_length",
     "kiwi_num_frames",

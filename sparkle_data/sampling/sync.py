@@ -33,19 +33,22 @@ from typing import TYPE_CHECKING, Final, Literal, Protocol, get_args, overload
 import numpy as np
 import numpy.typing as npt
 
-from sparkle_data.readers._source import Source
+from sparkle_data.io.shm import shared_empty
 from sparkle_data.readers.grounding import BoxesArray
+from sparkle_data.readers.image import read_png
 from sparkle_data.readers.mask import MaskInfo, probe_mask, read_mask
 from sparkle_data.readers.video import (
     Interpolation,
     Layout,
+    Source,
+    VideoFile,
     VideoInfo,
-    _shared_empty,
+    open_video,
     probe_video,
-    read_video,
 )
 from sparkle_data.sampling._checks import check_choice, check_int, check_optional_int
 from sparkle_data.sampling._errors import FieldMismatchError
+from sparkle_data.sampling._output import Output, to_output
 from sparkle_data.sampling.frames import FrameSampler
 from sparkle_data.sampling.geometry import Geometry, Resize, plan_geometry
 
@@ -59,6 +62,7 @@ __all__ = [
     "FrameMismatch",
     "HasShape",
     "SamplePlan",
+    "decode_image_field",
     "decode_mask_field",
     "decode_video_field",
     "plan_sample",
@@ -70,7 +74,6 @@ FrameMismatch = Literal["min", "error"]
 FRAME_MISMATCH_CHOICES: Final[tuple[FrameMismatch, ...]] = get_args(FrameMismatch)
 BoxFrames = Literal["exact", "nearest"]
 BOX_FRAME_CHOICES: Final[tuple[BoxFrames, ...]] = get_args(BoxFrames)
-Output = Literal["torch", "numpy"]
 
 
 class HasShape(Protocol):
@@ -263,21 +266,9 @@ def _crop_view(
     return array[_crop_index(geometry, array.ndim, rows_axis)]
 
 
-def _to_output(
-    array: npt.NDArray[np.generic], output: Output, contiguous: bool
-) -> npt.NDArray[np.generic] | torch.Tensor:
-    if contiguous:
-        array = np.ascontiguousarray(array)
-    if output == "torch":
-        import torch
-
-        return torch.from_numpy(array)
-    return array
-
-
 @overload
 def decode_video_field(
-    source: Source,
+    source: Source | VideoFile,
     plan: SamplePlan,
     field: str,
     *,
@@ -291,7 +282,7 @@ def decode_video_field(
 ) -> torch.Tensor: ...
 @overload
 def decode_video_field(
-    source: Source,
+    source: Source | VideoFile,
     plan: SamplePlan,
     field: str,
     *,
@@ -304,7 +295,7 @@ def decode_video_field(
     shared_memory: bool = ...,
 ) -> npt.NDArray[np.uint8]: ...
 def decode_video_field(
-    source: Source,
+    source: Source | VideoFile,
     plan: SamplePlan,
     field: str,
     *,
@@ -318,21 +309,38 @@ def decode_video_field(
 ) -> torch.Tensor | npt.NDArray[np.uint8]:
     """Decode ``field`` through ``plan``: ``uint8`` RGB of shape ``plan.shape`` plus channels.
 
-    ``layout`` defaults to ``"TCHW"`` for ``output="torch"`` (``(T, 3, H, W)``) and ``"THWC"``
-    for ``"numpy"``. Only ``plan.indices`` are converted, resized by swscale to the field's
-    ``geometry.resize``; the crop is a view (``contiguous=True`` copies it into its own
-    buffer, which is smaller to hand between processes when the crop is large).
-    ``shared_memory=True`` (torch only) decodes into shared memory, so that a DataLoader
-    worker sends the tensor without copying it (``SparkleDataset`` does this in workers).
+    ``source`` is a file (path, bytes, file object) or a clip already opened with
+    :func:`~sparkle_data.readers.video.open_video` (its header, parsed once, is what the plan
+    was made from: :func:`decode_sample` does this). ``layout`` defaults to ``"TCHW"`` for
+    ``output="torch"`` (``(T, 3, H, W)``) and ``"THWC"`` for ``"numpy"``. Only
+    ``plan.indices`` are converted, resized by swscale to the field's ``geometry.resize``; the
+    crop is a view (``contiguous=True`` copies it into its own buffer, which is smaller to hand
+    between processes when the crop is large). ``shared_memory=True`` (torch only) decodes
+    into shared memory, so that a DataLoader worker sends the tensor without copying it
+    (``SparkleDataset`` does this in workers).
     """
     check_choice("output", output, ("torch", "numpy"))
     geometry = plan.geometry_of(field)
     chosen: Layout = layout or ("TCHW" if output == "torch" else "THWC")
     height, width = geometry.resize
     rows_axis = 2 if chosen == "TCHW" else 1
+    if isinstance(source, VideoFile):
+        video = source
+    else:
+        with open_video(source, name=name, sample_id=plan.sample_id) as opened:
+            return decode_video_field(
+                opened,
+                plan,
+                field,
+                output=output,
+                layout=chosen,
+                interpolation=interpolation,
+                threads=threads,
+                contiguous=contiguous,
+                shared_memory=shared_memory,
+            )
     if shared_memory and output == "torch":
-        tensor = read_video(
-            source,
+        tensor = video.read(
             indices=plan.indices,
             height=height,
             width=width,
@@ -340,30 +348,25 @@ def decode_video_field(
             layout=chosen,
             interpolation=interpolation,
             threads=threads,
-            name=name,
-            sample_id=plan.sample_id,
             expected_frames=plan.available[field],
             shared_memory=True,
         )
         if not geometry.crops:
             return tensor
         cropped = tensor[_crop_index(geometry, tensor.ndim, rows_axis)]
-        return _shared_empty(tuple(cropped.shape)).copy_(cropped) if contiguous else cropped
-    frames = read_video(
-        source,
+        return shared_empty(tuple(cropped.shape)).copy_(cropped) if contiguous else cropped
+    frames = video.read(
         indices=plan.indices,
         height=height,
         width=width,
         layout=chosen,
         interpolation=interpolation,
         threads=threads,
-        name=name,
-        sample_id=plan.sample_id,
         expected_frames=plan.available[field],
         shared_memory=shared_memory,
     )
     view = _crop_view(frames, geometry, rows_axis)
-    return _to_output(view, output, contiguous)  # type: ignore[return-value]
+    return to_output(view, output, contiguous=contiguous)
 
 
 @overload
@@ -375,6 +378,7 @@ def decode_mask_field(
     output: Literal["torch"] = ...,
     contiguous: bool = ...,
     name: str | None = ...,
+    shared_memory: bool = ...,
 ) -> torch.Tensor: ...
 @overload
 def decode_mask_field(
@@ -385,6 +389,7 @@ def decode_mask_field(
     output: Literal["numpy"],
     contiguous: bool = ...,
     name: str | None = ...,
+    shared_memory: bool = ...,
 ) -> npt.NDArray[np.bool_]: ...
 def decode_mask_field(
     source: Source,
@@ -394,12 +399,15 @@ def decode_mask_field(
     output: Output = "torch",
     contiguous: bool = False,
     name: str | None = None,
+    shared_memory: bool = False,
 ) -> torch.Tensor | npt.NDArray[np.bool_]:
     """Read ``field``'s mask through ``plan``: ``bool`` of shape ``plan.shape`` = ``(T, H, W)``.
 
     Only the planned frames' bytes are read; the resize is nearest-neighbour (a mask has one
     bit per pixel: no interpolation invents values), done with index arrays for the cropped
-    window only. Without a resize the crop is a view.
+    window only. Without a resize the crop is a view. ``shared_memory=True`` (torch only)
+    copies the result once into (recycled) shared memory, compact even when it is a crop view,
+    instead of PyTorch's fresh shared memory when a DataLoader worker sends it.
     """
     check_choice("output", output, ("torch", "numpy"))
     geometry = plan.geometry_of(field)
@@ -421,7 +429,37 @@ def decode_mask_field(
     else:
         rows_slice, cols_slice = geometry.crop_slices()
         out = mask[:, rows_slice, cols_slice]
-    return _to_output(out, output, contiguous)  # type: ignore[return-value]
+    return to_output(
+        out, output, contiguous=contiguous, shared_memory=shared_memory
+    )
+
+
+# --------------------------------------------------------------------------- images
+
+
+def decode_image_field(
+    source: Source,
+    plan: SamplePlan | None,
+    *,
+    output: Output = "torch",
+    name: str | None = None,
+    sample_id: str | None = None,
+) -> torch.Tensor | npt.NDArray[np.uint8]:
+    """Decode a frame-0 PNG through ``plan``: ``uint8`` ``(3, H, W)`` at ``plan.size``.
+
+    The image gets the geometry of the plan's reference field (the frame it is a still of):
+    resized (bilinear) to its ``resize`` when its size differs, then the same crop. Without a
+    plan (no video, mask or boxes requested) it is returned at its own size.
+    """
+    check_choice("output", output, ("torch", "numpy"))
+    if plan is None:
+        img = read_png(source, name=name, sample_id=sample_id)
+    else:
+        g = plan.geometry_of(plan.reference)
+        img = read_png(source, size=g.resize, name=name, sample_id=plan.sample_id)
+        rows, cols = g.crop_slices()
+        img = img[rows, cols]
+    return to_output(img.transpose(2, 0, 1), output, copy=True)
 
 
 # --------------------------------------------------------------------------- boxes

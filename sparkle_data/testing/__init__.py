@@ -14,10 +14,13 @@ See ``docs/make-sample.md``.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from sparkle_data._lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from sparkle_data.testing.http import Faults, serve_directory
+    from sparkle_data.testing.hub import FakeHub, HubFaults, serve_fake_hub
     from sparkle_data.testing.synth.funnel import FAIL_RATES, STAGES, THRESHOLDS, Stage
     from sparkle_data.testing.synth.preset import PRESETS, Preset, PresetName
     from sparkle_data.testing.synth.shard import ShardInfo
@@ -56,40 +59,30 @@ __all__ = [
 ]
 
 _HOME: dict[str, str] = {
-    "FAIL_RATES": "funnel",
-    "STAGES": "funnel",
-    "THRESHOLDS": "funnel",
-    "Stage": "funnel",
-    "PRESETS": "preset",
-    "Preset": "preset",
-    "PresetName": "preset",
-    "ShardInfo": "shard",
-    "EditTypeSummary": "summary",
-    "SampleTreeSummary": "summary",
-    "BENCH_DIR": "tree",
-    "DATASET_DIR": "tree",
-    "DEFAULT_PREVIEW_COUNT": "tree",
-    "MARKER_NAME": "tree",
-    "is_sample_tree": "tree",
-    "make_sample_tree": "tree",
-    # loopback servers (outside synth/)
-    "FakeHub": "..hub",
-    "HubFaults": "..hub",
-    "serve_fake_hub": "..hub",
-    "Faults": "..http",
-    "serve_directory": "..http",
+    "FAIL_RATES": "synth.funnel",
+    "STAGES": "synth.funnel",
+    "THRESHOLDS": "synth.funnel",
+    "Stage": "synth.funnel",
+    "PRESETS": "synth.preset",
+    "Preset": "synth.preset",
+    "PresetName": "synth.preset",
+    "ShardInfo": "synth.shard",
+    "EditTypeSummary": "synth.summary",
+    "SampleTreeSummary": "synth.summary",
+    "BENCH_DIR": "synth.tree",
+    "DATASET_DIR": "synth.tree",
+    "DEFAULT_PREVIEW_COUNT": "synth.tree",
+    "MARKER_NAME": "synth.tree",
+    "is_sample_tree": "synth.tree",
+    "make_sample_tree": "synth.tree",
+    # loopback servers
+    "FakeHub": "hub",
+    "HubFaults": "hub",
+    "serve_fake_hub": "hub",
+    "Faults": "http",
+    "serve_directory": "http",
 }
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOME.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    module = f"{__name__}.{home[2:]}" if home.startswith("..") else f"{__name__}.synth.{home}"
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+if not TYPE_CHECKING:  # mypy sees the imports above, and no catch-all __getattr__
+    __getattr__, __dir__ = lazy_exports(__name__, _HOME)

@@ -32,7 +32,7 @@ from sparkle_data.testing._hub_store import (
 if TYPE_CHECKING:
     from sparkle_data.testing.hub import FakeHub
 
-__all__ = ["HubHTTPServer", "start_server"]
+__all__ = ["HubHTTPServer", "Response", "Route", "start_server"]
 
 JSONValue = Any
 _LFS_PREFIX = "__lfs__"
@@ -57,7 +57,7 @@ class _Request:
 
 
 @dataclass
-class _Response:
+class Response:
     status: int
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
@@ -66,7 +66,7 @@ class _Response:
 
 
 @dataclass
-class _Route:
+class Route:
     """What a request is about (filled while routing; recorded in ``hub.requests``)."""
 
     kind: str = "unknown"
@@ -75,9 +75,9 @@ class _Route:
     file: str | None = None
 
 
-def _json(status: int, payload: JSONValue, **headers: str) -> _Response:
+def _json(status: int, payload: JSONValue, **headers: str) -> Response:
     body = json.dumps(payload).encode()
-    return _Response(status, {"Content-Type": "application/json", **headers}, body)
+    return Response(status, {"Content-Type": "application/json", **headers}, body)
 
 
 def _flag(values: dict[str, list[str]], name: str) -> bool:
@@ -119,7 +119,7 @@ def _parse_range(header: str, size: int) -> tuple[int, int] | None:
 class _Api:
     """Routes one request to the hub and builds the answer."""
 
-    def __init__(self, hub: FakeHub, req: _Request, route: _Route) -> None:
+    def __init__(self, hub: FakeHub, req: _Request, route: Route) -> None:
         self.hub = hub
         self.req = req
         self.route = route
@@ -191,7 +191,7 @@ class _Api:
 
     # ------------------------------------------------------------------ dispatch
 
-    def dispatch(self) -> Callable[[], _Response]:
+    def dispatch(self) -> Callable[[], Response]:
         """Classify the request (fills ``self.route``) and return its handler, unrun."""
         req = self.req
         segs = req.segments
@@ -215,7 +215,7 @@ class _Api:
             return lambda: self.resolve(repo_type, repo_id, revision, path)
         raise HubError(404, "Sorry, we can't find the page you are looking for.")
 
-    def api(self, segs: list[str]) -> Callable[[], _Response]:
+    def api(self, segs: list[str]) -> Callable[[], Response]:
         method = self.req.method
         if segs == ["whoami-v2"] and method == "GET":
             self.route.kind = "whoami"
@@ -232,7 +232,7 @@ class _Api:
         if len(segs) >= 3 and segs[0] in API_TYPES:
             repo_type, repo_id, rest = API_TYPES[segs[0]], f"{segs[1]}/{segs[2]}", segs[3:]
             action = rest[0] if rest else ""
-            handler: Callable[[str, str, list[str]], _Response] | None = {
+            handler: Callable[[str, str, list[str]], Response] | None = {
                 ("GET", ""): self.repo_info,
                 ("GET", "revision"): self.repo_info,
                 ("GET", "tree"): self.tree,
@@ -252,7 +252,7 @@ class _Api:
                 if action == "tree" and len(args) > 1:
                     self.route.file = "/".join(args[1:])
 
-                def run() -> _Response:
+                def run() -> Response:
                     if self.route.kind in _WRITE_KINDS:
                         self._require_write()
                     return handler(repo_type, repo_id, args)
@@ -262,7 +262,7 @@ class _Api:
 
     # ------------------------------------------------------------------ read API
 
-    def validate_yaml(self) -> _Response:
+    def validate_yaml(self) -> Response:
         """``POST /api/validate-yaml``: the YAML front matter of a README must parse."""
         import yaml
 
@@ -283,7 +283,7 @@ class _Api:
                         errors.append({"message": "YAML front matter must be a mapping"})
         return _json(400 if errors else 200, {"errors": errors, "warnings": []})
 
-    def whoami(self) -> _Response:
+    def whoami(self) -> Response:
         if self.hub.token is not None and self._auth_ok() is not True:
             raise HubError(401, "Invalid credentials in Authorization header")
         return _json(
@@ -304,7 +304,7 @@ class _Api:
             },
         )
 
-    def repo_info(self, repo_type: str, repo_id: str, args: list[str]) -> _Response:
+    def repo_info(self, repo_type: str, repo_id: str, args: list[str]) -> Response:
         with self.hub._lock:
             repo = self._repo(repo_type, repo_id)
             commit = self._commit(repo, "/".join(args) or None)
@@ -344,7 +344,7 @@ class _Api:
             },
         )
 
-    def tree(self, repo_type: str, repo_id: str, args: list[str]) -> _Response:
+    def tree(self, repo_type: str, repo_id: str, args: list[str]) -> Response:
         if not args:
             raise HubError(404, "Missing revision")
         revision, path = args[0], "/".join(args[1:]).strip("/")
@@ -373,7 +373,7 @@ class _Api:
             headers["Link"] = f'<{self.endpoint}{self.req.path}?{urlencode(params)}>; rel="next"'
         return _json(200, page, **headers)
 
-    def paths_info(self, repo_type: str, repo_id: str, args: list[str]) -> _Response:
+    def paths_info(self, repo_type: str, repo_id: str, args: list[str]) -> Response:
         revision = "/".join(args)
         ctype = self.req.headers.get("content-type", "")
         if "json" in ctype:
@@ -394,7 +394,7 @@ class _Api:
             ]
         return _json(200, out)
 
-    def refs(self, repo_type: str, repo_id: str, _: list[str]) -> _Response:
+    def refs(self, repo_type: str, repo_id: str, _: list[str]) -> Response:
         with self.hub._lock:
             repo = self._repo(repo_type, repo_id)
             out: dict[str, JSONValue] = {
@@ -415,7 +415,7 @@ class _Api:
                 ]
         return _json(200, out)
 
-    def commits(self, repo_type: str, repo_id: str, args: list[str]) -> _Response:
+    def commits(self, repo_type: str, repo_id: str, args: list[str]) -> Response:
         revision = "/".join(args)
         with self.hub._lock:
             repo = self._repo(repo_type, repo_id)
@@ -432,7 +432,7 @@ class _Api:
             ]
         return _json(200, out)
 
-    def resolve(self, repo_type: str, repo_id: str, revision: str, path: str) -> _Response:
+    def resolve(self, repo_type: str, repo_id: str, revision: str, path: str) -> Response:
         with self.hub._lock:
             repo = self._repo(repo_type, repo_id)
             commit = self._commit(repo, revision)
@@ -448,17 +448,17 @@ class _Api:
             if self.hub.redirect_lfs:
                 headers["Location"] = f"{self.hub.cdn_endpoint}/{_CDN_PREFIX}/{entry.blob.sha256}"
                 headers["Content-Length"] = "0"
-                return _Response(302, headers)
+                return Response(302, headers)
         return self._serve_blob(entry.blob, headers, path)
 
-    def cdn(self, sha256: str) -> _Response:
+    def cdn(self, sha256: str) -> Response:
         blob = self.hub._find_blob(sha256)
         if blob is None:
             raise HubError(404, "NoSuchKey")
         headers = {"ETag": f'"{sha256}"', "Content-Disposition": "inline"}
         return self._serve_blob(blob, headers, sha256)
 
-    def _serve_blob(self, blob: Blob, headers: dict[str, str], path: str) -> _Response:
+    def _serve_blob(self, blob: Blob, headers: dict[str, str], path: str) -> Response:
         headers = {"Accept-Ranges": "bytes", "Content-Type": "application/octet-stream", **headers}
         range_header = self.req.headers.get("range")
         span = None
@@ -466,15 +466,15 @@ class _Api:
             span = _parse_range(range_header, blob.size)
         if span is None:
             headers["Content-Length"] = str(blob.size)
-            return _Response(200, headers, blob=(blob, 0, blob.size - 1))
+            return Response(200, headers, blob=(blob, 0, blob.size - 1))
         first, last = span
         headers["Content-Range"] = f"bytes {first}-{last}/{blob.size}"
         headers["Content-Length"] = str(last - first + 1)
-        return _Response(206, headers, blob=(blob, first, last))
+        return Response(206, headers, blob=(blob, first, last))
 
     # ------------------------------------------------------------------ write API
 
-    def create_repo(self) -> _Response:
+    def create_repo(self) -> Response:
         self._require_write()
         body = self._body_json() or {}
         name = str(body.get("name") or "")
@@ -492,7 +492,7 @@ class _Api:
             self.hub.add_repo(repo_id, repo_type=repo_type, private=private)
         return _json(200, {"url": url, "name": repo_id, "id": repo_id})
 
-    def delete_repo(self) -> _Response:
+    def delete_repo(self) -> Response:
         self._require_write()
         body = self._body_json() or {}
         repo_type = str(body.get("type") or "model")
@@ -500,9 +500,9 @@ class _Api:
         with self.hub._lock:
             self._repo(repo_type, repo_id)
             del self.hub._repos[(repo_type, repo_id)]
-        return _Response(200, {"Content-Length": "0"})
+        return Response(200, {"Content-Length": "0"})
 
-    def create_branch(self, repo_type: str, repo_id: str, args: list[str]) -> _Response:
+    def create_branch(self, repo_type: str, repo_id: str, args: list[str]) -> Response:
         branch = "/".join(args)
         body = self._body_json() or {}
         with self.hub._lock:
@@ -513,7 +513,7 @@ class _Api:
             repo.branches[branch] = start.oid
         return _json(200, {})
 
-    def delete_branch(self, repo_type: str, repo_id: str, args: list[str]) -> _Response:
+    def delete_branch(self, repo_type: str, repo_id: str, args: list[str]) -> Response:
         branch = "/".join(args)
         with self.hub._lock:
             repo = self._repo(repo_type, repo_id)
@@ -522,7 +522,7 @@ class _Api:
             del repo.branches[branch]
         return _json(200, {})
 
-    def create_tag(self, repo_type: str, repo_id: str, args: list[str]) -> _Response:
+    def create_tag(self, repo_type: str, repo_id: str, args: list[str]) -> Response:
         revision = "/".join(args)
         body = self._body_json() or {}
         tag = str(body.get("tag") or "")
@@ -536,7 +536,7 @@ class _Api:
             repo.tags[tag] = commit.oid
         return _json(200, {})
 
-    def delete_tag(self, repo_type: str, repo_id: str, args: list[str]) -> _Response:
+    def delete_tag(self, repo_type: str, repo_id: str, args: list[str]) -> Response:
         tag = "/".join(args)
         with self.hub._lock:
             repo = self._repo(repo_type, repo_id)
@@ -545,7 +545,7 @@ class _Api:
             del repo.tags[tag]
         return _json(200, {})
 
-    def preupload(self, repo_type: str, repo_id: str, args: list[str]) -> _Response:
+    def preupload(self, repo_type: str, repo_id: str, args: list[str]) -> Response:
         revision = "/".join(args)
         body = self._body_json() or {}
         create_pr = _flag(self.req.query, "create_pr")
@@ -569,7 +569,7 @@ class _Api:
                 )
         return _json(200, {"files": files, "commitOid": commit.oid})
 
-    def commit(self, repo_type: str, repo_id: str, args: list[str]) -> _Response:
+    def commit(self, repo_type: str, repo_id: str, args: list[str]) -> Response:
         revision = "/".join(args)
         header: dict[str, JSONValue] | None = None
         changes: dict[str, FileEntry | None] = {}
@@ -637,7 +637,7 @@ class _Api:
 
     # ------------------------------------------------------------------ LFS transfer
 
-    def lfs_batch(self, segs: list[str]) -> _Response:
+    def lfs_batch(self, segs: list[str]) -> Response:
         repo_type = API_TYPES.get(segs[0], "model") if segs else "model"
         parts = segs[1:] if repo_type != "model" else segs
         if len(parts) != 2 or not parts[1].endswith(".git"):
@@ -669,7 +669,7 @@ class _Api:
         payload = {"transfer": "multipart" if multipart else "basic", "objects": objects}
         return _json(200, payload, **{"Content-Type": "application/vnd.git-lfs+json"})
 
-    def lfs_transfer(self, segs: list[str]) -> Callable[[], _Response]:
+    def lfs_transfer(self, segs: list[str]) -> Callable[[], Response]:
         """``PUT upload/{oid}``, ``PUT part/{oid}/{n}``, ``POST complete/{oid}`` (the "S3")."""
         method = self.req.method
         if len(segs) == 2 and segs[0] == "upload" and method == "PUT":
@@ -683,17 +683,17 @@ class _Api:
             return lambda: self.lfs_complete(segs[1])
         raise HubError(404, "Not found")
 
-    def lfs_upload(self, oid: str) -> _Response:
+    def lfs_upload(self, oid: str) -> Response:
         self.hub._store_lfs(oid, self.req.body)
-        return _Response(200, {"Content-Length": "0"})
+        return Response(200, {"Content-Length": "0"})
 
-    def lfs_part(self, oid: str, number: int) -> _Response:
+    def lfs_part(self, oid: str, number: int) -> Response:
         etag = hashlib.sha256(self.req.body).hexdigest()[:32]
         with self.hub._lock:
             self.hub._parts[(oid, number)] = self.req.body
-        return _Response(200, {"ETag": f'"{etag}"'})
+        return Response(200, {"ETag": f'"{etag}"'})
 
-    def lfs_complete(self, oid: str) -> _Response:
+    def lfs_complete(self, oid: str) -> Response:
         body = self._body_json() or {}
         chunks = []
         with self.hub._lock:
@@ -759,7 +759,7 @@ class _Handler(BaseHTTPRequestHandler):
             body=body,
             on_cdn=self.server.is_cdn,
         )
-        route = _Route()
+        route = Route()
         try:
             action = _Api(hub, req, route).dispatch()
             resp = hub._fault_response(route) or action()
@@ -770,7 +770,7 @@ class _Handler(BaseHTTPRequestHandler):
         hub._record(req.method, req.path, split.query, route, req.headers, resp.status)
         self._send(resp, route)
 
-    def _send(self, resp: _Response, route: _Route) -> None:
+    def _send(self, resp: Response, route: Route) -> None:
         hub = self.server.hub
         headers = dict(resp.headers)
         if resp.blob is None:
@@ -809,7 +809,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
 
-def _error_response(e: HubError) -> _Response:
+def _error_response(e: HubError) -> Response:
     headers = {"X-Error-Message": e.message.replace("\n", " ")[:500], **e.headers}
     if e.code:
         headers["X-Error-Code"] = e.code

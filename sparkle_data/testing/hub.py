@@ -49,7 +49,7 @@ from sparkle_data.testing._hub_store import (
 )
 
 if TYPE_CHECKING:
-    from sparkle_data.testing._hub_server import HubHTTPServer, _Response, _Route
+    from sparkle_data.testing._hub_server import HubHTTPServer, Response, Route
 
 __all__ = [
     "DEFAULT_LFS_PATTERNS",
@@ -286,26 +286,26 @@ class FakeHub:
             self._seen[counter] = n + 1
             return n
 
-    def _faulty(self, route: _Route) -> bool:
+    def _faulty(self, route: Route) -> bool:
         f = self.faults
         return any(fnmatchcase(route.kind, k) for k in f.kinds) and fnmatchcase(
             route.file or "", f.paths
         )
 
-    def _fault_response(self, route: _Route) -> _Response | None:
+    def _fault_response(self, route: Route) -> Response | None:
         f = self.faults
         if f.fail_first and self._faulty(route) and self._next("fail") < f.fail_first:
-            from sparkle_data.testing._hub_server import _Response
+            from sparkle_data.testing._hub_server import Response
 
-            return _Response(f.fail_status, {"Content-Type": "text/plain"}, b"injected failure")
+            return Response(f.fail_status, {"Content-Type": "text/plain"}, b"injected failure")
         return None
 
     def _range_ignored(self, kind: str, path: str) -> bool:
-        from sparkle_data.testing._hub_server import _Route
+        from sparkle_data.testing._hub_server import Route
 
-        return self.faults.ignore_range and self._faulty(_Route(kind=kind, file=path))
+        return self.faults.ignore_range and self._faulty(Route(kind=kind, file=path))
 
-    def _drop_after(self, route: _Route) -> int | None:
+    def _drop_after(self, route: Route) -> int | None:
         f = self.faults
         if f.drop_after is None or not f.drop_first or not self._faulty(route):
             return None
@@ -316,7 +316,7 @@ class FakeHub:
         method: str,
         path: str,
         query: str,
-        route: _Route,
+        route: Route,
         headers: Mapping[str, str],
         status: int,
     ) -> None:

@@ -1,0 +1,135 @@
+"""What every export plans and runs with: units, their results, and the shared options.
+
+The four front ends (:mod:`.kiwi`, :mod:`.wds`, :mod:`.sparkle`, :mod:`.hub`) take the same
+seven keyword arguments; each builds one :class:`ExportOptions` from them and passes it
+through (to :func:`._resume.run_export`, and from ``export_hub`` to the format it writes).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, get_args
+
+from sparkle_data.export._common import extras_options, write_extras
+from sparkle_data.export._writer import FileDigest
+
+if TYPE_CHECKING:
+    from sparkle_data.filters import SubsetSpec
+
+__all__ = [
+    "ENGINES",
+    "VERIFY_MODES",
+    "Engine",
+    "ExportOptions",
+    "Finalized",
+    "Unit",
+    "UnitResult",
+    "Verify",
+    "default_workers",
+]
+
+Engine = Literal["local", "ray"]
+ENGINES: Final[tuple[Engine, ...]] = get_args(Engine)
+Verify = Literal["sha256", "size"]
+VERIFY_MODES: Final[tuple[Verify, ...]] = get_args(Verify)
+
+
+def default_workers() -> int:
+    """Workers when none are asked for: the CPUs this process may use, at most 8."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not on Linux
+        n = os.cpu_count() or 1
+    return max(1, min(8, n))
+
+
+@dataclass(frozen=True)
+class UnitResult:
+    """What one unit wrote (paths relative to the output folder) and facts for the end."""
+
+    key: str
+    files: Mapping[str, FileDigest]
+    data: Mapping[str, Any] = field(default_factory=dict)
+    """JSON-ready facts the finalizer needs (member offsets, probe results, a drop reason)."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "files": {k: v.to_json() for k, v in sorted(self.files.items())},
+            "data": dict(self.data),
+        }
+
+    @classmethod
+    def from_json(cls, obj: Any) -> UnitResult:
+        if not isinstance(obj, dict) or not isinstance(obj.get("key"), str):
+            raise ValueError("not a unit result")
+        files = obj.get("files")
+        data = obj.get("data", {})
+        if not isinstance(files, dict) or not isinstance(data, dict):
+            raise ValueError("not a unit result")
+        return cls(obj["key"], {str(k): FileDigest.from_json(v) for k, v in files.items()}, data)
+
+
+class Unit(Protocol):
+    """One output file or shard of an export: a small picklable object, run by an engine."""
+
+    @property
+    def key(self) -> str: ...
+
+    def run(self, out: Path) -> UnitResult:
+        """Write the unit's files under ``out`` atomically; returns what was written."""
+        ...
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything that decides the unit's bytes (its sources), for the fingerprint."""
+        ...
+
+
+@dataclass(frozen=True)
+class Finalized:
+    """What an export's finalizer wrote (CSV, index, shard list...) and its summary."""
+
+    files: Mapping[str, FileDigest]
+    summary: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """The options every export takes (see :func:`~sparkle_data.export.export_kiwi`).
+
+    ``spec`` and ``extra_files`` are written beside the data; the other five decide how the
+    export runs (never its bytes).
+    """
+
+    spec: SubsetSpec | None = None
+    extra_files: Mapping[str, str | bytes] | None = None
+    engine: Engine = "local"
+    workers: int | None = None
+    verify: Verify = "sha256"
+    overwrite: bool = False
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.verify not in VERIFY_MODES:
+            raise ValueError(
+                f"Invalid verify {self.verify!r}: must be one of {', '.join(VERIFY_MODES)}."
+            )
+
+    def with_extra_files(self, files: Mapping[str, str | bytes]) -> ExportOptions:
+        """A copy with more extra files (``export_hub`` adds its dataset card)."""
+        return replace(self, extra_files={**(self.extra_files or {}), **files})
+
+    def keywords(self) -> dict[str, Any]:
+        """The options as the keyword arguments of the ``export_*`` functions."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def fingerprint_options(self, reserved: Sequence[str]) -> dict[str, Any]:
+        """What the spec and extra files add to the plan's fingerprint; checks ``reserved``."""
+        return extras_options(self.spec, self.extra_files, reserved=reserved)
+
+    def write_extras(self, out: Path) -> dict[str, FileDigest]:
+        """Write ``subset.yaml`` and the extra files under ``out``; returns their digests."""
+        return write_extras(out, self.spec, self.extra_files)
