@@ -1,0 +1,55 @@
+"""Look at the data: a local web viewer, a static HTML report and frame grids.
+
+======================  ============================================================
+module                  job
+======================  ============================================================
+``app``                 the Starlette app (gallery, sample pages, media routes)
+``query``               gallery URL parameters -> filtered, sorted page of rows
+``sample``              one row's displayable facts, scores against a preset
+``grounding``           one sample's boxes from the record files (line index)
+``media``               member bytes with Range, thumbnails, mask overlays
+``ranges``              ``Range`` header parsing
+``transcode``           H.264 -> VP9 WebM for browsers without H.264
+``templates``/``static`` HTML (Jinja2, autoescaped), CSS and JS
+``server``              uvicorn in a thread
+``report``              the static HTML report folder
+``grid``                one sample as a PNG grid, GIF or MP4
+``render``              image helpers (overlay, boxes, stacking)
+======================  ============================================================
+
+Needs the ``view`` extra (``pip install "sparkle-data[view]"``) for the web app; the report
+and the grid need only the core dependencies. See ``docs/view.md``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sparkle_data.view.app import create_app
+    from sparkle_data.view.grid import write_grid
+    from sparkle_data.view.report import write_report
+    from sparkle_data.view.server import serve_in_thread
+
+__all__ = ["create_app", "serve_in_thread", "write_grid", "write_report"]
+
+_HOME: dict[str, str] = {
+    "create_app": "app",
+    "serve_in_thread": "server",
+    "write_grid": "grid",
+    "write_report": "report",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])
