@@ -335,11 +335,13 @@ def test_videos_decode_and_agree_with_mask_and_frame0(
         bg_diff = np.abs(bg.astype(np.int16) - edited.astype(np.int16)).mean(axis=-1)
         assert bg_diff[~outer].mean() < 12, sid  # background video = edited minus figure
         assert bg_diff[inner].mean() > 25, sid
-        assert canny.mean() > 5  # some edges, mostly black
+        assert canny.mean() > 2  # some edges (OpenCV Canny, see regen), mostly black
         assert (canny.mean(axis=-1) < 128).mean() > 0.5
-        # The first-frame PNGs are frame 0 of the matching videos.
+        # source_frame0 is frame 0 *decoded* from the source video, as the pipeline extracts
+        # it; the edited first frames are model outputs, close to the videos' frame 0.
+        frame0 = np.asarray(Image.open(extracted / layout.artifact_relpath(sid, "source_frame0")))
+        assert np.array_equal(frame0, src[0]), sid
         for png, video in (
-            ("source_frame0", src),
             ("edited_frame0", edited),
             ("edited_frame0_foreground_removed", bg),
         ):

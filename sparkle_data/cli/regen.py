@@ -1,0 +1,262 @@
+"""``sparkle-data regen``: plan and rebuild missing pipeline intermediates (see docs/regen.md)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, Final
+
+__all__ = ["register"]
+
+SUBCOMMANDS: Final = ("run", "plan", "calibrate-canny", "new")
+
+DESCRIPTION: Final = """\
+Rebuild missing pipeline intermediates of a dataset root with the pipeline's stages.
+
+Forms (the first word picks one; a root first means `run`):
+  sparkle-data regen [run] ROOT [options]        plan, then rebuild what is missing
+  sparkle-data regen plan ROOT [options]         the plan only (= run --dry-run)
+  sparkle-data regen calibrate-canny ROOT        measure Canny settings on released canny videos
+  sparkle-data regen new VIDEOS CSV --out DIR --edit-type T
+                                                 a Sparkle-layout tree for your own videos
+
+This release runs the CPU stages (source_frame0, edited_video_canny); model stages are
+planned and reported. Runs resume: rerun the same command after a crash or kill.
+`sparkle-data regen run --help` lists the options of a form.
+"""
+
+EPILOG: Final = """\
+examples:
+  sparkle-data regen ./Sparkle --artifacts source_frame0 --dry-run
+  sparkle-data regen run ./Sparkle --artifacts source_frame0,edited_video_canny --workers 4
+  sparkle-data regen run hf://datasets/stdKonjac/Sparkle --edit-types time --out ./regen
+  sparkle-data regen run ./Sparkle --runner ray --workers 8
+  sparkle-data regen calibrate-canny ./Sparkle --edit-types location --limit 20
+  sparkle-data regen new ./my_videos ./my_prompts.csv --out ./MySparkle --edit-type location
+"""
+
+
+def register(sub: Any) -> None:
+    p: argparse.ArgumentParser = sub.add_parser(
+        "regen",
+        help="plan and rebuild missing intermediates (resumable, local or Ray)",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("args", nargs=argparse.REMAINDER, metavar="[run|plan|calibrate-canny|new] ...")
+    p.set_defaults(func=run)
+
+
+def _selection(p: argparse.ArgumentParser) -> None:
+    p.add_argument("root", metavar="ROOT", help="dataset root (folder, hf://, https://)")
+    p.add_argument("--ids", nargs="+", metavar="ID", help="only these sample ids")
+    p.add_argument("--edit-types", nargs="+", metavar="T", help="only these edit types")
+    p.add_argument("--where", metavar="EXPR", help="a filter expression (docs/filters.md)")
+    p.add_argument("--subset", metavar="FILE", help="a subset spec file (docs/export.md)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+
+
+def _run_parser(prog: str, dry: bool) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog=prog,
+        description="Plan the regeneration of --artifacts for the selected corpus samples"
+        + ("." if dry else ", then run it; outputs are validated and written atomically."),
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _selection(p)
+    p.add_argument(
+        "--artifacts",
+        default="source_frame0,edited_video_canny",
+        help="comma-separated artifacts to rebuild (default: %(default)s)",
+    )
+    p.add_argument("--out", metavar="DIR", help="where outputs go (default: the root itself)")
+    p.add_argument("--json", metavar="FILE", help="write the plan/report as JSON (- for stdout)")
+    if not dry:
+        p.add_argument("--dry-run", action="store_true", help="print the plan, run nothing")
+        p.add_argument("--runner", choices=("local", "ray"), default="local")
+        p.add_argument("--workers", type=int, help="worker processes / Ray actors")
+        p.add_argument("--retries", type=int, default=1, help="retries per sample (default 1)")
+        p.add_argument("--max-failures", type=int, help="stop after more failed samples")
+        p.add_argument(
+            "--config",
+            action="append",
+            default=[],
+            metavar="STAGE.FIELD=VALUE",
+            help="override a stage config field, e.g. edited_video_canny.low=80 (repeatable)",
+        )
+        p.add_argument("--pack", action="store_true", help="(not in this release) pack into tars")
+    return p
+
+
+def _configs(items: list[str]) -> dict[str, Any]:
+    import dataclasses
+
+    from sparkle_data.regen.registry import get_stage
+
+    changes: dict[str, dict[str, Any]] = {}
+    for text in items:
+        key, sep, raw = text.partition("=")
+        stage, dot, fld = key.partition(".")
+        if not sep or not dot:
+            raise SystemExit(f"error: invalid --config {text!r}: use STAGE.FIELD=VALUE")
+        try:
+            value: Any = json.loads(raw)
+        except ValueError:
+            value = raw
+        changes.setdefault(stage, {})[fld] = value
+    out: dict[str, Any] = {}
+    for stage, kv in changes.items():
+        try:
+            out[stage] = dataclasses.replace(get_stage(stage).config, **kv)
+        except (TypeError, ValueError) as e:
+            raise SystemExit(f"error: invalid --config for {stage}: {e}") from None
+    return out
+
+
+def _emit(data: Any, dest: str | None) -> None:
+    if not dest:
+        return
+    text = json.dumps(data, indent=1, ensure_ascii=False) + "\n"
+    if dest == "-":
+        sys.stdout.write(text)
+    else:
+        from sparkle_data.io.atomic import atomic_write_text
+
+        atomic_write_text(dest, text)
+
+
+def _cmd_run(argv: list[str], dry: bool) -> int:
+    prog = "sparkle-data regen " + ("plan" if dry else "run")
+    a = _run_parser(prog, dry).parse_args(argv)
+    if not dry and a.pack:
+        print("error: --pack is not available in this release; outputs are written loose "
+              "(sparkle-data index / export can pack them).", file=sys.stderr)
+        return 2
+    configs = {} if dry else _configs(a.config)
+    from sparkle_data.regen.manifest import build_manifest, write_manifest
+    from sparkle_data.regen.planner import plan_regen
+
+    plan = plan_regen(
+        a.root,
+        [s.strip() for s in a.artifacts.split(",") if s.strip()],
+        out=a.out,
+        ids=a.ids,
+        edit_types=a.edit_types,
+        where=a.where,
+        subset=a.subset,
+        progress=not a.quiet,
+    )
+    if not plan.selected:
+        print("error: the selection holds no corpus sample; nothing to regenerate.",
+              file=sys.stderr)
+        return 1
+    if dry or a.dry_run:
+        if a.json != "-":
+            print(plan.format())
+        _emit(plan.to_dict(), a.json)
+        return 0 if plan.items else 1
+    if not plan.items:
+        print(plan.format())
+        print("nothing to regenerate: every wanted artifact is present"
+              + (" or blocked (see above)" if plan.blocked else "") + ".", file=sys.stderr)
+        return 1
+    names = {s for it in plan.items for s in it.stages}
+    write_manifest(plan.out, build_manifest(names, configs))
+    if a.runner == "ray":
+        from sparkle_data.regen.ray_runner import run_ray
+
+        report = run_ray(plan, workers=a.workers or 2, configs=configs, retries=a.retries,
+                         max_failures=a.max_failures, progress=not a.quiet)
+    else:
+        from sparkle_data.regen.local import run_local
+
+        report = run_local(plan, workers=a.workers, configs=configs, retries=a.retries,
+                           max_failures=a.max_failures, progress=not a.quiet)
+    path = report.write(plan.out)
+    if a.json != "-":
+        print(report.format())
+        if plan.blocked:
+            print(f"  {len(plan.blocked)} (sample, artifact) pairs blocked (see --dry-run)")
+        print(f"  report: {path}")
+    _emit(report.to_dict(), a.json)
+    return 0 if report.ok else 1
+
+
+def _cmd_calibrate(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(
+        prog="sparkle-data regen calibrate-canny",
+        description="Grid-search the Canny settings against samples holding source video, "
+        "mask, background video and a canny video; reports edge F1 (1-px tolerance) per "
+        "setting, best first.",
+    )
+    _selection(p)
+    p.add_argument("--limit", type=int, default=20, help="samples to use (default 20)")
+    p.add_argument("--frames", type=int, default=8, help="frames per sample (default 8)")
+    p.add_argument("--grid", nargs="+", metavar="FIELD=V1,V2",
+                   help="grid values, e.g. blur=0,3,5 low=50,100 (default: a built-in grid)")
+    p.add_argument("--json", metavar="FILE", help="write every setting's scores (- for stdout)")
+    a = p.parse_args(argv)
+    from sparkle_data.catalog import build_catalog
+    from sparkle_data.regen.calibrate import calibrate_canny
+    from sparkle_data.regen.planner import select_samples
+
+    catalog = build_catalog(a.root, edit_types=a.edit_types, progress=not a.quiet,
+                            on_error="skip")
+    ids = select_samples(catalog, ids=a.ids, edit_types=a.edit_types, where=a.where,
+                         subset=a.subset)
+    grid = None
+    if a.grid:
+        grid = {}
+        for g in a.grid:
+            k, _, v = g.partition("=")
+            grid[k] = tuple(json.loads(x) for x in v.split(","))
+    try:
+        res = calibrate_canny(catalog, ids=ids, grid=grid, frames_per_sample=a.frames,
+                              limit=a.limit, progress=not a.quiet)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    if a.json != "-":
+        print(res.format())
+    _emit(res.to_dict(), a.json)
+    return 0
+
+
+def _cmd_new(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(
+        prog="sparkle-data regen new",
+        description="Create a Sparkle-layout tree for your own source videos (ids "
+        "Sparkle_{edit_type}_900000 and up, a range Sparkle's ids never reach).",
+    )
+    p.add_argument("videos", metavar="VIDEOS", help="folder of source videos")
+    p.add_argument("csv", metavar="CSV", help="prompts CSV: prompt,src_video,tgt_video,task")
+    p.add_argument("--out", required=True, metavar="DIR", help="the new root")
+    p.add_argument("--edit-type", required=True, help="edit type of every row")
+    p.add_argument("--start", type=int, default=900_000, help="first index (>= 900000)")
+    a = p.parse_args(argv)
+    from sparkle_data.regen.newdata import make_user_tree
+
+    res = make_user_tree(a.videos, a.csv, a.out, edit_type=a.edit_type, start=a.start)
+    print(f"wrote {len(res.ids)} samples ({res.copied} copied, {res.reencoded} re-encoded) "
+          f"to {res.root}: {res.ids[0]} .. {res.ids[-1]}")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    argv: list[str] = list(args.args)
+    if not argv:
+        print(DESCRIPTION + "\n" + EPILOG, file=sys.stderr)
+        return 2
+    head, rest = argv[0], argv[1:]
+    if head == "plan":
+        return _cmd_run(rest, dry=True)
+    if head == "calibrate-canny":
+        return _cmd_calibrate(rest)
+    if head == "new":
+        return _cmd_new(rest)
+    if head == "run":
+        return _cmd_run(rest, dry=False)
+    return _cmd_run(argv, dry=False)

@@ -1,0 +1,139 @@
+"""Stage configurations: frozen, validated dataclasses with documented defaults.
+
+Every threshold, size, seed and encoder setting a stage uses is a field here, so a run manifest
+(:mod:`.manifest`) records exactly how an artifact was made. The authors did not release their
+Canny parameters, prompts or seeds: the defaults below are measured (``regen calibrate-canny``)
+or chosen and documented, and regenerated artifacts are equivalent in kind, not bit-identical.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Final, Literal, get_args
+
+from sparkle_data.layout import FPS
+
+__all__ = [
+    "X264_PRESETS",
+    "CannyConfig",
+    "Frame0Config",
+    "StageConfig",
+    "TieRule",
+    "VoteConfig",
+    "config_from_dict",
+    "config_to_dict",
+]
+
+X264_PRESETS: Final = (
+    "ultrafast",
+    "superfast",
+    "veryfast",
+    "faster",
+    "fast",
+    "medium",
+    "slow",
+    "slower",
+    "veryslow",
+)
+TieRule = Literal["foreground", "background"]
+
+
+def _bad(cls: str, name: str, value: object, rule: str) -> ValueError:
+    return ValueError(f"Invalid {cls}.{name} {value!r}: {rule}.")
+
+
+def _int(cls: str, name: str, value: object, lo: int, hi: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise _bad(cls, name, value, f"must be an int in [{lo}, {hi}]")
+
+
+@dataclass(frozen=True, slots=True)
+class StageConfig:
+    """Base of every stage configuration (a frozen dataclass of JSON-able fields)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Frame0Config(StageConfig):
+    """``source_frame0``: frame 0 of the decoded source video, as PNG.
+
+    ``compress_level`` is zlib's level for the PNG (6, Pillow's default, as the release uses);
+    it changes the file's bytes, never its pixels.
+    """
+
+    compress_level: int = 6
+
+    def __post_init__(self) -> None:
+        _int("Frame0Config", "compress_level", self.compress_level, 0, 9)
+
+
+@dataclass(frozen=True, slots=True)
+class CannyConfig(StageConfig):
+    """``edited_video_canny``: Canny of the source inside the mask, of the background outside.
+
+    Each frame is converted to grey (ITU-R 601 weights, OpenCV's ``COLOR_RGB2GRAY``), blurred
+    with a ``blur`` x ``blur`` Gaussian (``blur_sigma`` 0 lets OpenCV derive it from the size;
+    ``blur=0`` means no blur), edged with ``cv2.Canny(low, high)`` and, for ``dilate > 0``,
+    dilated with a ``dilate`` x ``dilate`` square. The edges of the source frame are kept
+    where the mask is set, those of the background frame elsewhere; the result is written as
+    white-on-black RGB H.264 (``crf``, ``x264_preset``, ``fps``).
+    """
+
+    blur: int = 5
+    blur_sigma: float = 0.0
+    low: int = 100
+    high: int = 200
+    l2_gradient: bool = False
+    dilate: int = 0
+    crf: int = 23
+    x264_preset: str = "veryfast"
+    fps: int = FPS
+
+    def __post_init__(self) -> None:
+        c = "CannyConfig"
+        _int(c, "blur", self.blur, 0, 31)
+        if self.blur and self.blur % 2 == 0:
+            raise _bad(c, "blur", self.blur, "must be 0 (no blur) or odd")
+        if not isinstance(self.blur_sigma, (int, float)) or not 0 <= self.blur_sigma <= 50:
+            raise _bad(c, "blur_sigma", self.blur_sigma, "must be a number in [0, 50]")
+        _int(c, "low", self.low, 0, 2000)
+        _int(c, "high", self.high, 1, 2000)
+        if self.low > self.high:
+            raise _bad(c, "low", self.low, f"must be <= high ({self.high})")
+        if not isinstance(self.l2_gradient, bool):
+            raise _bad(c, "l2_gradient", self.l2_gradient, "must be a bool")
+        _int(c, "dilate", self.dilate, 0, 15)
+        _int(c, "crf", self.crf, 0, 51)
+        if self.x264_preset not in X264_PRESETS:
+            raise _bad(c, "x264_preset", self.x264_preset, f"must be one of {X264_PRESETS}")
+        _int(c, "fps", self.fps, 1, 240)
+
+
+@dataclass(frozen=True, slots=True)
+class VoteConfig(StageConfig):
+    """BAIT vote: a pixel is foreground when more than half of the passes that cover its
+    frame mark it. ``tie`` decides exactly half: ``"foreground"`` (default; a missed
+    foreground pixel shows the old background through the edit, a spare one only widens the
+    Canny hand-over) or ``"background"``. A frame no pass covers is all background."""
+
+    tie: TieRule = "foreground"
+
+    def __post_init__(self) -> None:
+        if self.tie not in get_args(TieRule):
+            raise _bad("VoteConfig", "tie", self.tie, f"must be one of {get_args(TieRule)}")
+
+
+def config_to_dict(config: StageConfig) -> dict[str, Any]:
+    """The config's fields as a JSON-able dict (for manifests and reports)."""
+    return dataclasses.asdict(config)
+
+
+def config_from_dict(cls: type[StageConfig], data: dict[str, Any]) -> StageConfig:
+    """Rebuild ``cls`` from :func:`config_to_dict` output; unknown keys raise ``ValueError``."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ValueError(
+            f"Invalid {cls.__name__} keys {unknown}: expected some of {sorted(names)}."
+        )
+    return cls(**data)
