@@ -8,9 +8,9 @@ The names below are the curated public API; they are imported on first use, so
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from sparkle_data._lazy import lazy_exports
 from sparkle_data._version import __version__
 
 if TYPE_CHECKING:
@@ -115,15 +115,5 @@ __all__ = [
     "write_mask",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    module = _HOME.get(name)
-    if module is None:
-        raise AttributeError(f"module 'sparkle_data' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"sparkle_data.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_HOME])
+if not TYPE_CHECKING:  # mypy sees the imports above, and no catch-all __getattr__
+    __getattr__, __dir__ = lazy_exports(__name__, _HOME)

@@ -238,9 +238,10 @@ def test_cli_help_teaches(capsys: pytest.CaptureFixture[str]) -> None:
         assert "examples:" in capsys.readouterr().out
 
 
-def test_index_cli_no_shards(tmp_path: Path) -> None:
+def test_index_cli_no_shards(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "prompts").mkdir()
-    assert main(["index", str(tmp_path), "-q"]) == 1
+    assert main(["index", str(tmp_path), "-q"]) == 2
+    assert "error" in capsys.readouterr().err
 
 
 def test_peek_cli(

@@ -47,8 +47,8 @@ def test_subset_kiwi_then_rebuild_from_the_saved_spec(
     again = ["subset", root, "--spec", str(out / "subset.yaml"), "--format", "kiwi"]
     assert main([*again, "--out", str(out), "--trim-4k1", "--no-cache", "-q"]) == 0
     assert "12 already complete" in capsys.readouterr().out
-    with pytest.raises(SystemExit, match="--spec fixes the selection"):
-        main([*again, "--out", str(tmp_path / "x"), "--preset", "loose", "-q"])
+    assert main([*again, "--out", str(tmp_path / "x"), "--preset", "loose", "-q"]) == 2
+    assert "--spec fixes the selection; drop --preset" in capsys.readouterr().err
 
 
 def test_subset_dry_run_and_other_formats(

@@ -1,26 +1,107 @@
-"""Arguments shared by several subcommands."""
+"""Arguments and checks shared by the subcommands (package-private to ``sparkle_data.cli``).
+
+* :func:`add_root` adds ``ROOT``, ``--edit-types``, ``--index-file`` and ``--no-cache``.
+* :func:`open_catalog` is the one way a command builds its catalog from those arguments: it
+  resolves ``--index-file`` (:func:`resolve_index_file`), builds the catalog and refuses a root
+  holding no Sparkle piece, naming the nearest folder that does (:func:`require_dataset`).
+* :func:`choice` is an argparse ``type`` with a did-you-mean and the valid list;
+  :func:`check_filter_fields` does the same for the fields of a filter expression.
+* :class:`UsageError` is what a command raises for a bad value: one line, exit status 2.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import difflib
 import json
+import os
+import re
 import sys
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Final
 
+from sparkle_data.errors import SparkleError
 from sparkle_data.layout import EDIT_TYPES
+
+if TYPE_CHECKING:
+    from sparkle_data.catalog import Catalog, Inventory
+    from sparkle_data.filters import Filter
+    from sparkle_data.policy import OnError
+
+_LOCATION_COLUMN: Final = re.compile(
+    r"(_file|_shard|_offset|_size)$|^video_(o|sc|pq)_score_\d+$|^video_frame_index_\d+$"
+)
+INDEX_FILE_RULE: Final = (
+    "a relative path is looked up in the current directory first, then under ROOT "
+    "(the same rule as sparkle_data.hf.load_dataset(index_file=...))"
+)
+
+
+class UsageError(SparkleError, ValueError):
+    """A value the user gave cannot work (the CLI prints it on one line and exits 2)."""
+
+
+# --------------------------------------------------------------------------- did-you-mean
+
+
+def did_you_mean(value: str, valid: Iterable[str]) -> str:
+    """``" Did you mean 'x'?"`` for the closest valid name, or ``""``."""
+    close = difflib.get_close_matches(value, list(valid), n=1, cutoff=0.6)
+    return f" Did you mean {close[0]!r}?" if close else ""
+
+
+def unknown(what: str, value: str, valid: Sequence[str]) -> str:
+    """The one-line message for a name that is not one of ``valid``."""
+    return f"unknown {what} {value!r}.{did_you_mean(value, valid)} Valid: {', '.join(valid)}."
+
+
+def choice(what: str, valid: Sequence[str]) -> Callable[[str], str]:
+    """An argparse ``type`` accepting one of ``valid`` and suggesting the closest otherwise."""
+
+    def parse(text: str) -> str:
+        if text in valid:
+            return text
+        raise argparse.ArgumentTypeError(unknown(what, text, valid))
+
+    parse.__name__ = what  # argparse names the type in some messages
+    return parse
+
+
+def int_at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse ``type`` for integers ``>= minimum``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid integer {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+        return value
+
+    parse.__name__ = f"integer >= {minimum}"
+    return parse
+
+
+positive_int = int_at_least(1)
+
+
+# --------------------------------------------------------------------------- arguments
 
 
 def add_root(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "root",
         metavar="ROOT",
-        help="dataset root: a local folder (downloaded repo or extracted tree), "
-        "hf://datasets/stdKonjac/Sparkle[@revision], or an https:// URL",
+        help="dataset root: a local folder (downloaded repo or extracted tree, the folder "
+        "holding prompts/ and the shards), hf://datasets/stdKonjac/Sparkle[@revision], "
+        "or an https:// URL",
     )
     parser.add_argument(
         "--edit-types",
         nargs="+",
-        choices=EDIT_TYPES,
+        type=choice("edit type", EDIT_TYPES),
         metavar="T",
         help=f"only these edit types (default: all of {', '.join(EDIT_TYPES)})",
     )
@@ -28,10 +109,18 @@ def add_root(parser: argparse.ArgumentParser) -> None:
         "--index-file",
         metavar="FILE",
         help="a published member index (from `sparkle-data index --out`): shards it "
-        "describes are not rescanned",
+        f"describes are not rescanned; {INDEX_FILE_RULE}",
     )
     parser.add_argument(
         "--no-cache", action="store_true", help="do not read or write the index cache"
+    )
+
+
+def add_allow_empty(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    parser.add_argument(
+        "--allow-empty",
+        action="store_true",
+        help="an empty selection is not an error (exit 0 instead of 2)",
     )
 
 
@@ -43,3 +132,145 @@ def write_json(data: Any, dest: str) -> None:
         from sparkle_data.io.atomic import atomic_write_text
 
         atomic_write_text(dest, text + "\n")
+
+
+# --------------------------------------------------------------------------- index files
+
+
+def resolve_index_file(root: str, index_file: str | None) -> str | None:
+    """Where ``--index-file`` points: URLs and absolute paths as given; a relative path in
+    the current directory if it exists there, else under ``root`` (as ``hf.load_dataset``)."""
+    if index_file is None:
+        return None
+    if "://" in index_file or os.path.isabs(index_file) or os.path.exists(index_file):
+        return index_file
+    from sparkle_data.io import fs as sfs
+
+    fs, base = sfs.resolve(root)
+    candidate = sfs.join(base, index_file)
+    if sfs.exists(candidate, fs=fs):
+        return sfs.unresolve(fs, candidate)
+    raise UsageError(
+        f"index file {index_file!r} not found: looked for {os.path.abspath(index_file)} and "
+        f"{sfs.unresolve(fs, candidate)} ({INDEX_FILE_RULE})."
+    )
+
+
+# --------------------------------------------------------------------------- dataset roots
+
+
+def has_pieces(inv: Inventory) -> bool:
+    """Whether an inventory found any Sparkle piece (prompts, records, shards, loose files)."""
+    return bool(inv.prompts or inv.metadata or inv.records or inv.shards or inv.loose)
+
+
+def _candidates(root: str) -> list[str]:
+    """Local folders near ``root`` worth suggesting: ``root/Sparkle``, its parents, children."""
+    path = os.path.abspath(root)
+    out = [os.path.join(path, "Sparkle")]
+    parent = path
+    for _ in range(2):
+        parent = os.path.dirname(parent)
+        out.append(parent)
+    if os.path.isdir(path):
+        with contextlib.suppress(OSError):
+            out += sorted(e.path for e in os.scandir(path) if e.is_dir() and e.name != "Sparkle")[
+                :20
+            ]
+    return [c for c in dict.fromkeys(out) if os.path.isdir(c) and c != path]
+
+
+def require_dataset(root: str, inv: Inventory) -> None:
+    """Raise :class:`UsageError` when ``inv`` found no Sparkle piece under ``root``."""
+    if has_pieces(inv):
+        return
+    from sparkle_data.catalog import scan_inventory
+    from sparkle_data.io import fs as sfs
+
+    themes = ", ".join(inv.edit_types)
+    msg = (
+        f"no Sparkle dataset at {inv.root!r} (edit types {themes}): expected "
+        "prompts/{edit_type}_train.csv, intermediate_data/{edit_type}/*.jsonl, "
+        "{edit_type}_*_partXX.tar shards or extracted artifact folders there."
+    )
+    fs, _ = sfs.resolve(root)
+    if sfs.is_local(fs):
+        for cand in _candidates(root):
+            try:
+                found = scan_inventory(cand, edit_types=inv.edit_types)
+            except (OSError, ValueError):
+                continue
+            if has_pieces(found):
+                msg += f" Did you mean {cand}?"
+                break
+        if not os.path.exists(root):
+            msg = f"no such folder {root!r}: " + msg.split(": ", 1)[1]
+    raise UsageError(msg)
+
+
+def open_catalog(
+    args: argparse.Namespace,
+    *,
+    index_shards: bool = True,
+    on_error: OnError = "error",
+    progress: bool | None = None,
+    probe_videos: bool = False,
+) -> Catalog:
+    """Build the catalog of ``args.root`` from the common arguments; refuse an empty root.
+
+    ``args.index_file`` is replaced by its resolved location (see :func:`resolve_index_file`).
+    """
+    from sparkle_data.catalog import build_catalog
+
+    args.index_file = resolve_index_file(args.root, args.index_file)
+    catalog = build_catalog(
+        args.root,
+        edit_types=args.edit_types,
+        index_file=args.index_file,
+        index_shards=index_shards,
+        cache=not args.no_cache,
+        progress=(not getattr(args, "quiet", False)) if progress is None else progress,
+        on_error=on_error,
+        probe_videos=probe_videos,
+    )
+    require_dataset(args.root, catalog.inventory)
+    return catalog
+
+
+# --------------------------------------------------------------------------- selections
+
+
+def check_filter_fields(f: Filter, catalog: Catalog) -> None:
+    """Raise :class:`UsageError` (did-you-mean, valid columns) for fields the table lacks."""
+    from sparkle_data.filters import PENDING_COLUMNS, resolve_field
+
+    columns = {str(c) for c in catalog.table.columns} | {"sample_id"}
+    for name in f.fields():
+        column = resolve_field(name)
+        if column in columns or column in PENDING_COLUMNS:
+            continue  # pending columns get the library's own explanation
+        shown = sorted(c for c in columns if not _LOCATION_COLUMN.search(c))
+        close = did_you_mean(column, sorted(columns))
+        raise UsageError(
+            f"unknown filter field {name!r}.{close} Valid: {', '.join(shown)} (and the "
+            "per-artifact location columns {artifact}_file/_shard/_offset/_size, the per-frame "
+            "video_{o,sc,pq}_score_N)."
+        )
+
+
+def warn_filter(f: Filter, catalog: Catalog) -> None:
+    """Emit the filter's own warnings (values that appear in no row, ...) as warnings."""
+    import warnings
+
+    from sparkle_data.filters import evaluate
+
+    for text in evaluate(f, catalog).warnings:
+        warnings.warn(text, UserWarning, stacklevel=2)
+
+
+def require_selection(n: int, what: str, args: argparse.Namespace) -> None:
+    """An empty selection is an error unless ``--allow-empty``."""
+    if n == 0 and not getattr(args, "allow_empty", False):
+        raise UsageError(
+            f"{what} selected no sample (pass --allow-empty if an empty result is expected)."
+        )

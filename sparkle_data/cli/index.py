@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from sparkle_data.cli._common import add_root
+from sparkle_data.cli._common import UsageError, add_root, int_at_least, require_dataset
 
 DESCRIPTION = """\
 Index every tar shard under ROOT by reading only its 512-byte headers (member data is seeked
@@ -36,7 +36,9 @@ def register(sub: Any) -> None:
     add_root(p)
     p.add_argument("--out", metavar="FILE", help="also write one combined index file here")
     p.add_argument("--refresh", action="store_true", help="rebuild even when cached")
-    p.add_argument("--workers", type=int, default=8, help="parallel shards for remote roots")
+    p.add_argument(
+        "--workers", type=int_at_least(1), default=8, help="parallel shards for remote roots"
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -48,10 +50,13 @@ def run(args: argparse.Namespace) -> int:
 
     fs, base = sfs.resolve(args.root)
     inv = scan_inventory(base, edit_types=args.edit_types, fs=fs)
+    require_dataset(args.root, inv)
     rels = sorted(inv.shards)
     if not rels:
-        print(f"no shards found under {inv.root}")
-        return 1
+        raise UsageError(
+            f"no tar shards under {inv.root} (for {', '.join(inv.edit_types)}): nothing to "
+            "index. Shards are named {edit_type}_{artifact}_partXX.tar."
+        )
     indexes = build_indexes(
         [sfs.join(base, r) for r in rels],
         fs=fs,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from sparkle_data.cli._common import add_root, write_json
+from sparkle_data.cli._common import add_root, open_catalog, write_json
 
 DESCRIPTION = """\
 Summarize a dataset root: corpus samples per edit type (rows of the prompts CSV), ids found
@@ -13,6 +13,8 @@ only in the pipeline records (samples rejected at a stage, by the last record ho
 how many corpus samples each artifact covers (loose files or shard members), score
 statistics against the paper's thresholds, and which pieces of the layout are absent.
 Works with any subset of the pieces present. Unreadable rows are skipped and counted.
+A ROOT holding no Sparkle piece at all is an error (exit 2) naming the nearest folder that
+holds one (make-sample's OUT/Sparkle, a parent).
 """
 
 EPILOG = """\
@@ -39,18 +41,9 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sparkle_data.catalog import build_catalog
     from sparkle_data.catalog.summary import format_summary, summarize_catalog
 
-    catalog = build_catalog(
-        args.root,
-        edit_types=args.edit_types,
-        index_file=args.index_file,
-        index_shards=not args.no_shards,
-        cache=not args.no_cache,
-        progress=not args.quiet,
-        on_error="skip",
-    )
+    catalog = open_catalog(args, index_shards=not args.no_shards, on_error="skip")
     summary = summarize_catalog(catalog)
     if args.json:
         write_json(summary, args.json)

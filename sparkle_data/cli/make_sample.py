@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 from typing import Any, Final
 
+from sparkle_data.cli._common import choice
 from sparkle_data.layout import EDIT_TYPES
 
 __all__ = ["parse_size", "register"]
@@ -97,10 +99,10 @@ def register(subparsers: Any) -> None:
         "--themes",
         dest="edit_types",
         nargs="+",
-        choices=EDIT_TYPES,
+        type=choice("edit type", EDIT_TYPES),
         default=list(EDIT_TYPES),
         metavar="T",
-        help="edit types to build (default: all five: %(choices)s)",
+        help=f"edit types to build (default: all five: {', '.join(EDIT_TYPES)})",
     )
     p.add_argument(
         "--samples",
@@ -111,7 +113,7 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument(
         "--preset",
-        choices=("tiny", "real"),
+        type=choice("preset", ("tiny", "real")),
         default="tiny",
         help="tiny: 96x54 frames; real: 1280x720 as the real clips (default: %(default)s)",
     )
@@ -174,4 +176,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"sparkle-data make-sample: error: {e}", file=sys.stderr)
         return 1
     print(summary)
+    root = os.path.join(args.out, "Sparkle")
+    print(f"\nthe dataset root is {root}: try `sparkle-data info {root}`")
     return 0

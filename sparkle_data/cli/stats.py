@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any, Final
 
-from sparkle_data.cli._common import add_root, write_json
+from sparkle_data.cli._common import UsageError, add_root, choice, open_catalog, unknown, write_json
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -69,13 +69,13 @@ def register(sub: Any) -> None:
     add_root(p)
     p.add_argument(
         "--preset",
-        choices=("paper", "strict", "loose"),
+        type=choice("preset", ("paper", "strict", "loose")),
         default="paper",
         help="thresholds of the stages (default: paper 8 / 8.5 / 8)",
     )
     p.add_argument(
         "--population",
-        choices=("entered", "corpus", "all"),
+        type=choice("population", ("entered", "corpus", "all")),
         default="entered",
         help="rows counted (default: every id that entered the pipeline)",
     )
@@ -116,20 +116,20 @@ def format_funnel(funnel: pd.DataFrame) -> str:
 
 
 def run_stats(args: argparse.Namespace) -> int:
-    from sparkle_data.catalog import build_catalog
     from sparkle_data.filters import funnel_table, get_preset
     from sparkle_data.filters.stats import funnel_to_json
 
-    catalog = build_catalog(
-        args.root,
-        edit_types=args.edit_types,
-        index_file=args.index_file,
-        cache=not args.no_cache,
-        index_shards=False,
-        progress=not args.quiet,
-    )
+    catalog = open_catalog(args, index_shards=False)
     preset = get_preset(args.preset)
     by = None if args.by == "none" else args.by
+    columns = [str(c) for c in catalog.table.columns]
+    if by is not None and by not in columns:
+        raise UsageError(unknown("--by column", by, ["none", *columns]))
+    if not catalog.inventory.records:
+        raise UsageError(
+            f"no pipeline record files under {catalog.root}: the funnel is computed from "
+            "intermediate_data/{edit_type}/*.jsonl (download them, see docs/quickstart.md)."
+        )
     if args.plots:
         from sparkle_data.filters import write_stats
 

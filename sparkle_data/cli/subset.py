@@ -6,8 +6,19 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any, Final
 
-from sparkle_data.cli._common import add_root
+from sparkle_data.cli._common import (
+    UsageError,
+    add_allow_empty,
+    add_root,
+    check_filter_fields,
+    choice,
+    int_at_least,
+    open_catalog,
+    require_selection,
+    warn_filter,
+)
 from sparkle_data.cli.make_sample import parse_size
+from sparkle_data.layout import ARTIFACTS
 
 if TYPE_CHECKING:
     from sparkle_data.catalog import Catalog
@@ -75,7 +86,7 @@ def register(sub: Any) -> None:
     sel = p.add_argument_group("selection")
     sel.add_argument(
         "--preset",
-        choices=_PRESETS,
+        type=choice("preset", _PRESETS),
         default=None,
         help="score thresholds: paper 8/8.5/8, strict 8.5/9/8.5, loose 7.5/8/7.5, none "
         "(default: paper)",
@@ -88,12 +99,14 @@ def register(sub: Any) -> None:
     )
     sel.add_argument(
         "--population",
-        choices=("corpus", "entered", "all"),
+        type=choice("population", ("corpus", "entered", "all")),
         default="corpus",
         help="rows filtered: the released pairs (default), every id that entered the "
         "pipeline, or every row",
     )
-    sel.add_argument("--limit-per-theme", type=int, metavar="K", help="keep K ids per edit type")
+    sel.add_argument(
+        "--limit-per-theme", type=int_at_least(1), metavar="K", help="keep K ids per edit type"
+    )
     sel.add_argument("--seed", type=int, default=0, help="seed of --limit-per-theme (default 0)")
     sel.add_argument("--name", help="name recorded in the subset spec (default: the preset)")
     sel.add_argument(
@@ -105,9 +118,14 @@ def register(sub: Any) -> None:
     sel.add_argument(
         "--dry-run", action="store_true", help="print the selection's counts, export nothing"
     )
+    add_allow_empty(sel)
 
     out = p.add_argument_group("export")
-    out.add_argument("--format", choices=_FORMATS, help="what to write (required unless --dry-run)")
+    out.add_argument(
+        "--format",
+        type=choice("format", _FORMATS),
+        help="what to write (required unless --dry-run)",
+    )
     out.add_argument("--out", metavar="DIR", help="output folder (new, empty, or to resume)")
     out.add_argument(
         "--overwrite",
@@ -147,7 +165,10 @@ def register(sub: Any) -> None:
         "--max-shard-bytes", type=parse_size, metavar="SIZE", help="shard size bound (default 1G)"
     )
     w.add_argument(
-        "--max-shard-samples", type=int, metavar="N", help="samples per shard (default 10000)"
+        "--max-shard-samples",
+        type=int_at_least(1),
+        metavar="N",
+        help="samples per shard (default 10000)",
     )
     w.add_argument(
         "--hub-format",
@@ -159,13 +180,21 @@ def register(sub: Any) -> None:
 
     s = p.add_argument_group("sparkle / hub")
     s.add_argument(
-        "--artifacts", nargs="+", metavar="A", help="artifacts to re-pack (default: all present)"
+        "--artifacts",
+        nargs="+",
+        type=choice("artifact", tuple(ARTIFACTS)),
+        metavar="A",
+        help=f"artifacts to re-pack (default: all present; any of {', '.join(ARTIFACTS)})",
     )
     s.add_argument(
         "--shard-size", type=parse_size, metavar="SIZE", help="shard size bound (default 5G)"
     )
     s.add_argument(
-        "--previews", type=int, default=0, metavar="K", help="also write K loose previews per type"
+        "--previews",
+        type=int_at_least(0),
+        default=0,
+        metavar="K",
+        help="also write K loose previews per type",
     )
 
     run = p.add_argument_group("run")
@@ -176,7 +205,7 @@ def register(sub: Any) -> None:
         help="local thread pool (default) or Ray tasks (pip install 'sparkle-data[ray]')",
     )
     run.add_argument(
-        "--workers", type=int, metavar="N", help="parallel units (default: CPUs, <= 8)"
+        "--workers", type=int_at_least(1), metavar="N", help="parallel units (default: CPUs, <= 8)"
     )
     run.add_argument("--push", metavar="REPO", help="upload OUT to this Hub dataset repo")
     run.add_argument("--push-revision", metavar="BRANCH", help="branch to push to")
@@ -219,11 +248,15 @@ def _spec(args: argparse.Namespace, catalog: Catalog) -> SubsetSpec:
         ]
         if conflicting:
             drop = ", ".join(conflicting)
-            raise SystemExit(f"sparkle-data subset: error: --spec fixes the selection; drop {drop}")
+            raise UsageError(f"--spec fixes the selection; drop {drop}")
         return SubsetSpec.load(args.spec)
+    selection = _filter(args)
+    if selection is not None:
+        check_filter_fields(selection, catalog)
+        warn_filter(selection, catalog)
     return SubsetSpec.create(
         catalog,
-        _filter(args),
+        selection,
         population=args.population,
         seed=args.seed,
         limit_per_theme=args.limit_per_theme,
@@ -262,30 +295,19 @@ def _format_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run_subset(args: argparse.Namespace) -> int:
-    from sparkle_data.catalog import build_catalog
     from sparkle_data.export import push_to_hub
 
     if not args.dry_run and (args.format is None or args.out is None):
-        print("sparkle-data subset: error: --format and --out are required", file=sys.stderr)
-        return 2
-    catalog = build_catalog(
-        args.root,
-        edit_types=args.edit_types,
-        index_file=args.index_file,
-        cache=not args.no_cache,
-        progress=not args.quiet,
-        index_shards=not args.dry_run,
-    )
+        raise UsageError("--format and --out are required (or --dry-run)")
+    catalog = open_catalog(args, index_shards=not args.dry_run)
     spec = _spec(args, catalog)
     ids = list(spec.select(catalog))
     counts = ", ".join(f"{k} {v}" for k, v in spec.counts.items()) or "none"
     rule = spec.filter.describe() if spec.filter else "no filter"
     print(f"selected {len(ids)} ids ({counts}) with {rule}")
-    if args.dry_run:
+    require_selection(len(ids), "the filter", args)
+    if args.dry_run or not ids:
         return 0
-    if not ids:
-        print("sparkle-data subset: error: the selection is empty", file=sys.stderr)
-        return 1
     common: dict[str, Any] = {
         "spec": spec,
         "engine": args.engine,

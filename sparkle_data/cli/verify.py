@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from sparkle_data.cli._common import add_root, write_json
+from sparkle_data.cli._common import add_root, open_catalog, write_json
 
 DESCRIPTION = """\
 Audit a dataset root: ids missing or orphaned between the prompts CSV, the metadata JSONL,
@@ -14,7 +14,8 @@ examples); truncated shards, shards that disagree with a published index (--inde
 with their sha256 (--sha256, reads every byte). Ids present only in record files are samples
 the pipeline rejected: they are reported as notes, not problems.
 
-Exit code: 0 when no problem was found, 1 otherwise.
+Exit code: 0 when no problem was found, 1 otherwise, 2 when ROOT holds no Sparkle piece
+(nothing to verify is never OK) or an option is wrong. The OK line says what was checked.
 """
 
 EPILOG = """\
@@ -43,16 +44,9 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sparkle_data.catalog import build_catalog
     from sparkle_data.catalog.verify import verify_catalog
 
-    catalog = build_catalog(
-        args.root,
-        edit_types=args.edit_types,
-        index_file=args.index_file,
-        cache=not args.no_cache,
-        on_error="skip",
-    )
+    catalog = open_catalog(args, on_error="skip", progress=False)
     report = verify_catalog(
         catalog, index_file=args.index_file, check_shards=not args.no_rescan, sha256=args.sha256
     )
