@@ -105,7 +105,12 @@ from torch.utils.data import DataLoader, Dataset, IterableDataset  # noqa: E402
 import sparkle_data.dataset.sample as sample_module  # noqa: E402
 from sparkle_data.catalog import Catalog, build_catalog  # noqa: E402
 from sparkle_data.dataset import SparkleDataset, merge_states  # noqa: E402
-from sparkle_data.layout import artifact_relpath, member_name, shard_path  # noqa: E402
+from sparkle_data.layout import (  # noqa: E402
+    artifact_relpath,
+    member_name,
+    parse_sample_id,
+    shard_path,
+)
 from sparkle_data.readers.mask import encode_mask_npz  # noqa: E402
 from sparkle_data.sampling import (  # noqa: E402
     FrameSampler,
@@ -187,13 +192,13 @@ def real_clips(folder: Path) -> list[Clip]:
     clips = []
     for src in sorted(folder.glob("Sparkle_*_source.mp4")):
         task = src.name[: -len("_source.mp4")]
-        _, edit_type, number = task.split("_")
+        sid = parse_sample_id(task)
         edited = folder / f"{task}_edited.mp4"
         frames, h, w = _probe(src)
         clips.append(
             Clip(
-                edit_type,
-                int(number),
+                sid.edit_type,
+                sid.index,
                 src,
                 edited,
                 frames,
@@ -226,7 +231,7 @@ def synthetic_tree(out: Path, samples: int) -> tuple[Path, list[Clip]]:
         clips.append(
             Clip(
                 "location",
-                int(sid.rsplit("_", 1)[1]),
+                parse_sample_id(sid).index,
                 paths["source_video"],
                 paths["edited_video"],
                 frames,

@@ -151,7 +151,7 @@ class Sparkle(datasets.GeneratorBasedBuilder):
 
     def _generate_examples(self, root):
         rows, indexes = _sparkle_data()
-        spec = rows.RowSpec(rows.check_fields(self.config.fields, decode=False))
+        spec = rows.RowSpec(rows.check_row_fields(self.config.fields, decode=False))
         artifacts = [f for f in spec.fields if f in rows.FILE_FIELDS]
         catalog = indexes.root_catalog(
             indexes.open_root(root),

@@ -1,4 +1,4 @@
-"""The sparkle-data error hierarchy.
+"""The sparkle-data error and warning hierarchy: every class of it is defined here.
 
 Every error the library raises on purpose derives from :class:`SparkleError` and also from
 the built-in exception a caller would naturally catch::
@@ -14,11 +14,44 @@ the built-in exception a caller would naturally catch::
     │   └── CorruptRecordError              CSV / JSONL rows (prompts, metadata, scores, grounding)
     ├── JoinError(ValueError)               ids that do not pair up (duplicates, mismatches)
     ├── MissingArtifactError(LookupError)   a requested artifact is not present for a sample
-    └── RemoteError(ConnectionError)        a remote read failed after its retries
+    ├── RemoteError(ConnectionError)        a remote read failed after its retries
+    ├── SamplingError(ValueError)           a frame or size request that cannot be met
+    │   ├── ShortClipError                  fewer frames than the frame policy requires
+    │   └── FieldMismatchError              fields of one sample disagree in T or H x W
+    ├── ResumeStateError(ValueError)        a loader resume state that does not fit the dataset
+    ├── FilterError(ValueError)             a filter that cannot be built or evaluated
+    │   ├── FilterSyntaxError               an expression outside the filter grammar
+    │   └── SubsetMismatchError             a subset spec selects other ids than it recorded
+    ├── ExportError(ValueError)             an export that cannot be planned, resumed or pushed
+    ├── MissingExtraError(ImportError)      a regen model stage's library is not installed
+    ├── WeightsUnavailableError(OSError)    a regen model's weights are absent, gated, unreachable
+    ├── GpuMemoryError(RuntimeError)        too little GPU memory for a regen model stage
+    ├── GroundingParseError(ValueError)     a grounding model's answer that is not the JSON asked
+    ├── UsageError(ValueError)              a CLI value that cannot work (one line, exit 2)
+    ├── ViewQueryError(ValueError)          a viewer request parameter that does not parse (400)
+    ├── PageNotFoundError(LookupError)      a viewer gallery page past the last one (404)
+    ├── RangeNotSatisfiableError(ValueError)  an HTTP Range selecting no byte (416)
+    ├── RubricError(ValueError)             a Sparkle-Bench rubric that cannot be used
+    ├── ScoreFileError(ValueError)          a Sparkle-Bench score line that breaks its schema
+    ├── IncompleteScoresError(LookupError)  Sparkle-Bench scores asked for unrated items
+    └── RaterError(RuntimeError)            the Sparkle-Bench rater endpoint refused the run
 
-Packages add a few errors of their own under ``SparkleError`` (all also ``ValueError``):
-``sampling.SamplingError`` (``ShortClipError``, ``FieldMismatchError``), ``filters.FilterError``
-(``FilterSyntaxError``, ``SubsetMismatchError``) and ``dataset.ResumeStateError``.
+Every warning the library emits derives from :class:`SparkleWarning`, so
+``warnings.filterwarnings("error", category=SparkleWarning)`` catches all of them::
+
+    SparkleWarning(UserWarning)
+    ├── SparkleSkipWarning                  an item skipped under on_error="warn"
+    ├── IndexCacheWarning                   a cached tar index was unreadable and is rebuilt
+    ├── StaleIndexWarning                   a published Hub index disagreed with its shards
+    ├── CorruptDownloadWarning              a cached download failed its check, fetched again
+    └── FilterWarning                       a filter value that matches no row (typo?)
+
+The packages re-export the classes they raise (``sparkle_data.filters.FilterError`` is this
+module's ``FilterError``); the documented import path is ``sparkle_data.errors``. A few
+exceptions used for control flow inside one module never reach a caller and are not part of
+the tree (``readers.boxes.BadBoxError``, ``io.retry.RetryableError``,
+``io.http.HTTPStatusError``). ``tests/test_errors_tree.py`` checks that this drawing names
+every class defined here and that no module defines a ``SparkleError`` or warning elsewhere.
 
 Messages follow one template so that a user can find the bad byte::
 
@@ -29,25 +62,52 @@ Use :meth:`SparkleError.invalid` to build one; the location parts are kept as at
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 __all__ = [
     "CorruptArtifactError",
+    "CorruptDownloadWarning",
     "CorruptImageError",
     "CorruptMaskError",
     "CorruptRecordError",
     "CorruptVideoError",
+    "ExportError",
+    "FieldMismatchError",
+    "FilterError",
+    "FilterSyntaxError",
+    "FilterWarning",
+    "GpuMemoryError",
+    "GroundingParseError",
+    "IncompleteScoresError",
+    "IndexCacheWarning",
     "IntegrityError",
     "JoinError",
     "LayoutError",
     "MissingArtifactError",
+    "MissingExtraError",
+    "PageNotFoundError",
+    "RangeNotSatisfiableError",
+    "RaterError",
     "RemoteError",
+    "ResumeStateError",
+    "RubricError",
+    "SamplingError",
+    "ScoreFileError",
+    "ShortClipError",
     "SparkleError",
+    "SparkleSkipWarning",
+    "SparkleWarning",
+    "StaleIndexWarning",
+    "SubsetMismatchError",
     "UnsafeArchiveError",
+    "UsageError",
+    "ViewQueryError",
+    "WeightsUnavailableError",
     "format_location",
 ]
 
 _E = TypeVar("_E", bound="SparkleError")
+_MAX_RAW: Final = 2000  # characters of a model's answer kept in a GroundingParseError message
 
 
 def format_location(
@@ -165,12 +225,17 @@ class MissingArtifactError(SparkleError, LookupError):
 class RemoteError(SparkleError, ConnectionError):
     """A remote read failed after its retries.
 
-    ``url``, ``offset`` and ``attempts`` say which read failed and how hard it was tried.
+    ``url``, ``offset`` and ``attempts`` say which read failed and how hard it was tried;
+    reads of a sample's member also set ``sample_id``, ``field`` (the artifact) and
+    ``member``. Pickling keeps every attribute, and an error re-raised by a ``DataLoader``
+    (which rebuilds it from its message alone) recovers them from the message (see
+    :meth:`describe`).
     """
 
     url: str | None
     offset: int | None
     attempts: int | None
+    field: str | None
 
     def __init__(
         self,
@@ -179,9 +244,203 @@ class RemoteError(SparkleError, ConnectionError):
         url: str | None = None,
         offset: int | None = None,
         attempts: int | None = None,
+        field: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(message, **kwargs)
         self.url = url
         self.offset = offset
         self.attempts = attempts
+        self.field = field
+        if url is None:
+            self._recover(message)
+
+    @staticmethod
+    def describe(
+        url: str,
+        offset: int,
+        attempts: int,
+        cause: str,
+        *,
+        sample_id: str | None = None,
+        field: str | None = None,
+        member: str | None = None,
+    ) -> str:
+        """The message template: ``Remote read failed: <url> [sample S, field F, member M] at
+        byte N after K attempts: <cause>`` (the bracket only for a sample's member)."""
+        context = ""
+        if sample_id is not None or field is not None or member is not None:
+            context = f" [sample {sample_id}, field {field}, member {member}]"
+        plural = "s" if attempts != 1 else ""
+        return (
+            f"Remote read failed: <{url}>{context} at byte {offset} after {attempts} "
+            f"attempt{plural}: {cause}"
+        )
+
+    def _recover(self, message: str) -> None:
+        import re
+
+        found = re.findall(
+            r"Remote read failed: <(\S+?)>(?: \[sample (\S+), field (\S+), member (\S+)\])? "
+            r"at byte (\d+) after (\d+) attempt",
+            message,
+        )
+        if not found:
+            return
+        url, sid, fld, member, offset, attempts = found[-1]
+        self.url = url
+        self.path = self.path or url
+        self.offset = int(offset) if self.offset is None else self.offset
+        self.attempts = int(attempts) if self.attempts is None else self.attempts
+        if sid:  # fill what the caller did not give
+            self.sample_id = self.sample_id or (None if sid == "None" else sid)
+            self.field = self.field or (None if fld == "None" else fld)
+            self.member = self.member or (None if member == "None" else member)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_remote_error, (str(self), dict(self.__dict__)))
+
+
+def _rebuild_remote_error(message: str, state: dict[str, Any]) -> RemoteError:
+    err = RemoteError(message, url=state.get("url"))
+    err.__dict__.update(state)
+    return err
+
+
+# --------------------------------------------------------------------------- sampling, loading
+
+
+class SamplingError(SparkleError, ValueError):
+    """A frame or size request that cannot be met for a sample."""
+
+
+class ShortClipError(SamplingError):
+    """The clip has fewer frames than the frame policy requires (``on_short="error"``)."""
+
+
+class FieldMismatchError(SamplingError):
+    """The video fields and masks of one sample disagree in frame count or frame size."""
+
+
+class ResumeStateError(SparkleError, ValueError):
+    """A resume state that does not fit the dataset it is loaded into."""
+
+
+# --------------------------------------------------------------------------- filters, export
+
+
+class FilterError(SparkleError, ValueError):
+    """A filter that cannot be built (bad field, value, dict) or evaluated on a table."""
+
+
+class FilterSyntaxError(FilterError):
+    """A filter expression that is not valid Python or uses syntax outside the grammar."""
+
+
+class SubsetMismatchError(FilterError):
+    """Rebuilding a subset spec on a catalog gives other ids than the spec recorded."""
+
+
+class ExportError(SparkleError, ValueError):
+    """An export that cannot be planned (bad ids or options), resumed (the output folder
+    holds another export) or pushed (the folder is not a complete export)."""
+
+
+# --------------------------------------------------------------------------- regeneration
+
+
+class MissingExtraError(SparkleError, ImportError):
+    """A model stage's library is not installed."""
+
+
+class WeightsUnavailableError(SparkleError, OSError):
+    """A model's weights are absent, gated or unreachable."""
+
+
+class GpuMemoryError(SparkleError, RuntimeError):
+    """The device has too little memory (or no CUDA) for the stage's offload setting."""
+
+
+class GroundingParseError(SparkleError, ValueError):
+    """A grounding answer that is not the expected JSON; ``raw`` is what the model said."""
+
+    raw: str
+
+    def __init__(self, message: str, raw: str, **kwargs: Any) -> None:
+        shown = raw if len(raw) <= _MAX_RAW else raw[:_MAX_RAW] + "...[truncated]"
+        super().__init__(f"{message} Raw model output: {shown!r}", **kwargs)
+        self.raw = raw
+
+
+# --------------------------------------------------------------------------- CLI and viewer
+
+
+class UsageError(SparkleError, ValueError):
+    """A value the user gave cannot work (the CLI prints it on one line and exits 2)."""
+
+
+class ViewQueryError(SparkleError, ValueError):
+    """A gallery parameter that does not parse or names nothing (answered with ``400``)."""
+
+
+class PageNotFoundError(SparkleError, LookupError):
+    """A gallery page past the last one (answered with ``404``)."""
+
+
+class RangeNotSatisfiableError(SparkleError, ValueError):
+    """A ``Range`` that selects no byte of the body (answered with ``416``)."""
+
+    size: int | None = None
+    """The body's size, for the ``Content-Range: bytes */size`` of the answer."""
+
+    @classmethod
+    def of(cls, header: str, size: int, rule: str) -> RangeNotSatisfiableError:
+        err = cls.invalid("range", header, rule=rule)
+        err.size = size
+        return err
+
+
+# --------------------------------------------------------------------------- Sparkle-Bench
+
+
+class RubricError(SparkleError, ValueError):
+    """The rubric file could not be read, or has no usable ``{edit_prompt}`` slot."""
+
+
+class ScoreFileError(SparkleError, ValueError):
+    """A score file line is not a valid Sparkle-Bench score record."""
+
+
+class IncompleteScoresError(SparkleError, LookupError):
+    """A macro row was asked for while items or themes are unrated (see ``--allow-missing``)."""
+
+
+class RaterError(SparkleError, RuntimeError):
+    """The rater endpoint refused the run (authentication, bad request, unknown model)."""
+
+
+# --------------------------------------------------------------------------- warnings
+
+
+class SparkleWarning(UserWarning):
+    """Base class of every warning emitted by sparkle-data."""
+
+
+class SparkleSkipWarning(SparkleWarning):
+    """Emitted for each skipped item when ``on_error="warn"``."""
+
+
+class IndexCacheWarning(SparkleWarning):
+    """A cached file was unreadable or corrupt and has been rebuilt (or could not be written)."""
+
+
+class StaleIndexWarning(SparkleWarning):
+    """Entries of a published index did not match their shards and were rebuilt."""
+
+
+class CorruptDownloadWarning(SparkleWarning):
+    """A cached file failed its integrity check and is downloaded again."""
+
+
+class FilterWarning(SparkleWarning):
+    """A filter that is valid but suspicious: a value that appears in no row (a typo?)."""

@@ -58,6 +58,7 @@ __all__ = [
     "bench_ref_image_path",
     "bench_source_video_path",
     "canonical_edit_type",
+    "edit_type_of",
     "format_sample_id",
     "member_name",
     "metadata_edit_type",
@@ -102,13 +103,8 @@ ArtifactName = Literal[
     "edited_video_canny",
 ]
 CORPUS_ARTIFACTS: Final[tuple[ArtifactName, ...]] = ("source_video", "edited_video")
-INTERMEDIATE_ARTIFACTS: Final[tuple[ArtifactName, ...]] = (
-    "source_frame0",
-    "edited_frame0",
-    "edited_frame0_foreground_removed",
-    "edited_background_video",
-    "source_video_mask",
-    "edited_video_canny",
+INTERMEDIATE_ARTIFACTS: Final[tuple[ArtifactName, ...]] = tuple(
+    a for a in get_args(ArtifactName) if a not in CORPUS_ARTIFACTS
 )
 
 RecordName = Literal[
@@ -304,6 +300,18 @@ _set_index: Final = SampleId.__dict__["index"].__set__
 
 def _sid(sample_id: str | SampleId) -> SampleId:
     return sample_id if isinstance(sample_id, SampleId) else parse_sample_id(sample_id)
+
+
+def edit_type_of(sample_id: str | SampleId) -> EditType:
+    """The edit type of a sample id, checked like :func:`parse_sample_id`:
+    ``edit_type_of("Sparkle_time_000003") == "time"`` (the one way to get it from an id)."""
+    if isinstance(sample_id, SampleId):
+        return sample_id.edit_type
+    edit_type = _ID_PREFIXES.get(sample_id[:-6]) if isinstance(sample_id, str) else None
+    digits = sample_id[-6:] if edit_type is not None else ""
+    if edit_type is None or not (digits.isascii() and digits.isdigit()):
+        return parse_sample_id(sample_id).edit_type  # raises the LayoutError
+    return edit_type
 
 
 # --------------------------------------------------------------------------- member paths

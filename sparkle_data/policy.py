@@ -4,6 +4,10 @@ Strict is the default: a bad item raises. ``on_error="skip"`` (or ``"warn"``, wh
 a :class:`SparkleSkipWarning`) drops it, and every drop is counted by reason in a
 :class:`SkipReport`, with the first few examples kept. ``max_skips`` bounds the damage: one more
 skip than allowed raises the error that caused it, so silent decay becomes loud.
+
+This module holds the error policy only, the one policy every layer shares; frame, resize and
+retry policies are options of the layer that applies them (``sampling``, ``io.retry``).
+:class:`SparkleSkipWarning` is defined with the other warnings in :mod:`sparkle_data.errors`.
 """
 
 from __future__ import annotations
@@ -13,16 +17,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Final, Literal, get_args
 
-from sparkle_data.errors import SparkleError, format_location
+from sparkle_data.errors import SparkleError, SparkleSkipWarning, format_location
 
 __all__ = ["ON_ERROR_CHOICES", "OnError", "SkipExample", "SkipReport", "SparkleSkipWarning"]
 
 OnError = Literal["error", "skip", "warn"]
 ON_ERROR_CHOICES: Final[tuple[OnError, ...]] = get_args(OnError)
-
-
-class SparkleSkipWarning(UserWarning):
-    """Emitted for each skipped item when ``on_error="warn"``."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,7 @@ from sparkle_data.layout import (
     bench_inference_relpath,
     bench_metadata_path,
     bench_source_video_path,
+    parse_sample_id,
 )
 from sparkle_data.sparkle_bench.rubric import DIMENSION_LABELS
 
@@ -30,7 +31,7 @@ SUBTHEMES = {"location": "urban", "season": "winter", "time": "night", "style": 
 
 def canned_scores(sample_id: str) -> list[int]:
     """Deterministic raw scores of an id (before the cap), some above Instruction Compliance."""
-    n = int(sample_id.rsplit("_", 1)[1])
+    n = parse_sample_id(sample_id).index
     return [1 + (n + i * 2) % 5 for i in range(6)]
 
 

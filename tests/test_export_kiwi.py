@@ -15,7 +15,7 @@ import pytest
 from sparkle_data.catalog import Catalog, build_catalog
 from sparkle_data.export import ExportError, export_kiwi, read_manifest
 from sparkle_data.export.kiwi import KIWI_CSV
-from sparkle_data.layout import artifact_relpath, member_name
+from sparkle_data.layout import artifact_relpath, edit_type_of, member_name
 from sparkle_data.readers.video import probe_video
 from sparkle_data.testing import SampleTreeSummary
 
@@ -88,7 +88,7 @@ def test_tree_loads_like_kiwi_edit(catalog: Catalog, tmp_path: Path) -> None:
         assert probe_video(out / row.src_video).shape == probe_video(out / row.tgt_video).shape
         assert (out / row.src_video).read_bytes() == catalog.read_bytes(sid, "source_video")
         assert (out / row.tgt_video).read_bytes() == catalog.read_bytes(sid, "edited_video")
-        edit_type = sid.split("_")[1]
+        edit_type = edit_type_of(sid)
         if edit_type not in seen_types:  # Kiwi-Edit's own reading, one pair per edit type
             seen_types.add(edit_type)
             src, tgt = _open_video(out / row.src_video), _open_video(out / row.tgt_video)

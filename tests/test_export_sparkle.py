@@ -17,6 +17,7 @@ from sparkle_data.layout import (
     ARTIFACTS,
     RECORD_FILES,
     artifact_relpath,
+    edit_type_of,
     prompts_csv_path,
     prompts_metadata_path,
     record_path,
@@ -79,7 +80,7 @@ def test_shards_cut_by_size_with_previews(
         assert size <= 60_000 or len(index) == 1
     first = {}
     for sid in ids:
-        first.setdefault(sid.split("_")[1], sid)
+        first.setdefault(edit_type_of(sid), sid)
     for sid in first.values():
         for artifact in ARTIFACTS:
             assert (out / artifact_relpath(sid, artifact)).read_bytes() == catalog.read_bytes(

@@ -16,6 +16,7 @@ from sparkle_data.export._writer import TAR_MTIME
 from sparkle_data.export.wds import SHARD_LIST, WDS_INDEX
 from sparkle_data.io.index import read_indexes, read_member
 from sparkle_data.io.safetar import iter_tar_members
+from sparkle_data.layout import edit_type_of
 from sparkle_data.testing import SampleTreeSummary
 
 FIELDS = {
@@ -74,7 +75,7 @@ def test_stock_webdataset_iterates_every_sample(catalog: Catalog, exported: Expo
         assert doc["scores"]["video_frame_index_0"] == 1
     # card order: edit type (location, season, time, style, openve3m), then id
     order = ["location", "season", "time", "style", "openve3m"]
-    assert seen == sorted(ids, key=lambda s: (order.index(s.split("_")[1]), s))
+    assert seen == sorted(ids, key=lambda s: (order.index(edit_type_of(s)), s))
 
 
 def test_stock_datasets_loads_the_shards(exported: ExportReport, tmp_path: Path) -> None:

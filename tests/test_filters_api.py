@@ -12,7 +12,7 @@ PUBLIC = {
     "IsMissing", "Matches", "Not", "Or", "Population", "RuleCount", "ScorePreset", "SourceRef",
     "StatsFiles", "SubsetMismatchError", "SubsetSpec", "Truth", "evaluate", "every_frame", "field",
     "filter_from_dict", "funnel_table", "get_preset", "ids", "ids_sha256", "parse_filter",
-    "plot_funnel", "plot_score_histograms", "resolve_field", "select_ids", "write_stats",
+    "plot_funnel", "plot_score_histograms", "resolve_field", "subset_ids", "write_stats",
 }  # fmt: skip
 
 MODULES = (

@@ -12,6 +12,7 @@ import pytest
 from sparkle_data.filters import PAPER, STRICT, FilterError, field, funnel_table, write_stats
 from sparkle_data.filters.funnel import FUNNEL_COLUMNS, resolve_stages
 from sparkle_data.filters.stats import funnel_to_json, stage_thresholds
+from sparkle_data.layout import edit_type_of
 
 NAN, INF = math.nan, math.inf
 F0, FG, VID = (
@@ -47,7 +48,7 @@ def table() -> pd.DataFrame:
         "subtheme",
     ]
     t = pd.DataFrame(rows, columns=cols).set_index("sample_id")
-    t.insert(0, "edit_type", [i.split("_")[1] for i in t.index])
+    t.insert(0, "edit_type", [edit_type_of(i) for i in t.index])
     return t
 
 

@@ -19,7 +19,7 @@ from sparkle_data.filters import (
     field,
     ids_sha256,
     parse_filter,
-    select_ids,
+    subset_ids,
 )
 from sparkle_data.filters.spec import SPEC_FORMAT
 
@@ -107,18 +107,18 @@ def test_created_is_not_identity(table: pd.DataFrame) -> None:
 
 
 def test_seeded_sampling(table: pd.DataFrame) -> None:
-    a = select_ids(table, PAPER, seed=3, limit_per_theme=4)
-    assert a == select_ids(table, PAPER, seed=3, limit_per_theme=4)
+    a = subset_ids(table, PAPER, seed=3, limit_per_theme=4)
+    assert a == subset_ids(table, PAPER, seed=3, limit_per_theme=4)
     assert len(a) == 4 * len(TYPES)
     # Independent of the row order and of rows outside the selection.
     shuffled = table.sample(frac=1.0, random_state=1)
-    assert select_ids(shuffled, PAPER, seed=3, limit_per_theme=4) == a
-    assert set(a) <= set(select_ids(table, PAPER))
-    assert select_ids(table, PAPER, seed=4, limit_per_theme=4) != a
+    assert subset_ids(shuffled, PAPER, seed=3, limit_per_theme=4) == a
+    assert set(a) <= set(subset_ids(table, PAPER))
+    assert subset_ids(table, PAPER, seed=4, limit_per_theme=4) != a
     # A limit above the counts keeps everything.
-    assert select_ids(table, PAPER, limit_per_theme=10_000) == select_ids(table, PAPER)
+    assert subset_ids(table, PAPER, limit_per_theme=10_000) == subset_ids(table, PAPER)
     # Fixed forever: the rank is sha256(f"{seed}:{id}"), not a numpy stream.
-    first = select_ids(table, None, seed=0, limit_per_theme=1, population="all")
+    first = subset_ids(table, None, seed=0, limit_per_theme=1, population="all")
     assert first == (
         "Sparkle_location_000034",
         "Sparkle_openve3m_000027",
@@ -160,7 +160,7 @@ def test_hand_written_spec_without_counts(table: pd.DataFrame) -> None:
     assert spec.filter == parse_filter("paper and edit_type == 'time'")
     assert spec.counts == {}
     assert spec.ids_sha256 is None
-    assert len(spec.select(table)) == len(select_ids(table, spec.filter, population="all"))
+    assert len(spec.select(table)) == len(subset_ids(table, spec.filter, population="all"))
     nothing = SubsetSpec(None, population="corpus")
     assert len(nothing.select(table)) == int(table["in_corpus"].sum())
 

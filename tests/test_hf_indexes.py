@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+import sparkle_data.catalog.model as catalog_model
+import sparkle_data.catalog.startup as catalog_startup
 import sparkle_data.hf.indexes as hf_indexes
 from sparkle_data.catalog import build_catalog
 from sparkle_data.errors import MissingArtifactError
@@ -39,6 +41,14 @@ def no_scans(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         return real(locations, **kwargs)
 
     monkeypatch.setattr(hf_indexes, "build_indexes", spy)
+    for module in (catalog_model, catalog_startup):  # the shared start-up path
+        one = module.load_or_build_index
+
+        def spy_one(location: Any, _real: Any = one, **kwargs: Any) -> Any:
+            built.append(str(location).rsplit("/", 1)[-1])
+            return _real(location, **kwargs)
+
+        monkeypatch.setattr(module, "load_or_build_index", spy_one)
     return built
 
 
@@ -100,11 +110,10 @@ def test_load_dataset_passes_index_file_through(
 ) -> None:
     out = tmp_path / "sparkle.sparkle-index"
     publish_indexes(sample_tree.root, out, edit_types=["season"], progress=False)
+    expected = [s for s in build_catalog(sample_tree.root).corpus().index if "_season_" in s]
     no_scans.clear()
     ds = load_dataset(str(sample_tree.root), "season", index_file=str(out), progress=False)
-    assert len(list(ds)) == len(
-        [s for s in build_catalog(sample_tree.root).corpus().index if "_season_" in s]
-    )
     assert no_scans == []
+    assert len(list(ds)) == len(expected)
     load_dataset(str(sample_tree.root), "season", progress=False)  # without it: scanned
     assert no_scans

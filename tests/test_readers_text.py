@@ -12,7 +12,7 @@ import pytest
 from sparkle_data.errors import CorruptRecordError, JoinError
 from sparkle_data.policy import SkipReport, SparkleSkipWarning
 from sparkle_data.readers import _lines
-from sparkle_data.readers._fields import Where
+from sparkle_data.readers._fields import RecordWhere
 from sparkle_data.readers._text import (
     iter_jsonl_objects,
     iter_lines,
@@ -92,7 +92,7 @@ def test_sources_path_pathlike_file(tmp_path: pathlib.Path) -> None:
 
 def test_parse_json_line_nan_reaches_validation() -> None:
     # orjson refuses NaN/Infinity; the json fallback keeps them for validation to reject.
-    where = Where("f", 3)
+    where = RecordWhere("f", 3)
     obj = parse_json_line(b'{"a": NaN, "b": Infinity, "c": -Infinity}', where)
     assert isinstance(obj, dict)
     assert obj["a"] != obj["a"]
@@ -101,7 +101,7 @@ def test_parse_json_line_nan_reaches_validation() -> None:
 
 
 def test_parse_json_line_errors() -> None:
-    where = Where("f.jsonl", 7)
+    where = RecordWhere("f.jsonl", 7)
     with pytest.raises(CorruptRecordError, match=r"f\.jsonl \(line 7\).*undecodable byte"):
         parse_json_line(b'{"a": "\xff"}', where)
     with pytest.raises(CorruptRecordError, match=r"Invalid JSON.*line 7") as e:

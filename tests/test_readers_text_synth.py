@@ -22,7 +22,7 @@ from sparkle_data.readers.scores import (
 )
 from sparkle_data.readers.sparkle_bench import load_bench_csv, load_bench_metadata_jsonl
 from sparkle_data.testing.synth.plan import make_edit_type_plan
-from sparkle_data.testing.synth.preset import get_preset
+from sparkle_data.testing.synth.preset import get_sample_preset
 from sparkle_data.testing.synth.records import (
     make_bench_csv,
     make_bench_metadata,
@@ -38,7 +38,7 @@ def _src(text: str) -> io.BytesIO:
 
 @pytest.mark.parametrize("edit_type", EDIT_TYPES)
 def test_synthetic_text_files_read_strictly(edit_type: str) -> None:
-    plan = make_edit_type_plan(edit_type, 24, get_preset("tiny"), 0)
+    plan = make_edit_type_plan(edit_type, 24, get_sample_preset("tiny"), 0)
     rows = load_prompts_csv(_src(make_prompts_csv(plan.corpus)), edit_type=edit_type)
     metadata = load_metadata_jsonl(_src(make_prompts_metadata(plan.corpus)), edit_type=edit_type)
     joined = join_prompts(rows, metadata)

@@ -21,6 +21,7 @@ import numpy.typing as npt
 import pytest
 
 from sparkle_data.errors import CorruptVideoError, RemoteError
+from sparkle_data.readers import _video_decode as decode_module
 from sparkle_data.readers import video as video_module
 from sparkle_data.readers.video import (
     INTERPOLATIONS,
@@ -132,7 +133,7 @@ def test_probe_does_not_decode(clip: bytes, monkeypatch: pytest.MonkeyPatch) -> 
     def boom(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("probe_video must not decode")
 
-    monkeypatch.setattr(video_module, "_decode", boom)
+    monkeypatch.setattr(decode_module, "_decode", boom)
     assert probe_video(clip).num_frames == T
 
 
@@ -226,14 +227,14 @@ def test_iter_video_frames(clip: bytes) -> None:
 
 def test_iter_stops_early(clip: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[int] = []
-    real = video_module._decode
+    real = decode_module._decode
 
     def spy(*args: Any, **kwargs: Any) -> Any:
         for index, frame in real(*args, **kwargs):
             seen.append(index)
             yield index, frame
 
-    monkeypatch.setattr(video_module, "_decode", spy)
+    monkeypatch.setattr(decode_module, "_decode", spy)
     read_video(clip, indices=[4, 2])
     assert max(seen) == 4
     it = iter_video_frames(clip)

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from sparkle_data import layout
 from sparkle_data.cli.make_sample import parse_size
 from sparkle_data.errors import LayoutError
-from sparkle_data.testing import FAIL_RATES, PRESETS, STAGES, THRESHOLDS, make_sample_tree
+from sparkle_data.testing import FAIL_RATES, SAMPLE_PRESETS, STAGES, THRESHOLDS, make_sample_tree
 from sparkle_data.testing.synth.encode import Mp4Encoder
 from sparkle_data.testing.synth.funnel import plan_funnel
 from sparkle_data.testing.synth.grounding import grounding_frame_indices, to_qwen_box
@@ -191,9 +191,10 @@ def test_mp4_encoder_is_deterministic() -> None:
 
 
 def test_presets_keep_masks_byte_aligned() -> None:
-    for p in PRESETS.values():
+    for p in SAMPLE_PRESETS.values():
         assert (p.width * p.height) % 8 == 0
-    assert (PRESETS["real"].width, PRESETS["real"].height, PRESETS["real"].fps) == (1280, 720, 16)
+    real = SAMPLE_PRESETS["real"]
+    assert (real.width, real.height, real.fps) == (1280, 720, 16)
     with pytest.raises(ValueError, match="multiple of 8"):
         Preset("tiny", 98, 54, 16, 20, "veryfast", 1024)
     with pytest.raises(ValueError, match="even"):

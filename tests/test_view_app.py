@@ -15,6 +15,7 @@ import httpx
 import numpy as np
 import pytest
 
+from sparkle_data.layout import edit_type_of
 from sparkle_data.testing import SampleTreeSummary
 from sparkle_data.view.cache import ByteCache
 from sparkle_data.view.ranges import ByteRange, RangeNotSatisfiableError, parse_range
@@ -109,7 +110,7 @@ def _member_bytes(root: Path, catalog: Any, sid: str, artifact: str) -> bytes:
     if loc.kind == "file":
         return (root / loc.path).read_bytes()
     with tarfile.open(root / loc.path) as tar:
-        name = f"{sid.split('_')[1]}/{artifact}/{sid}.mp4"
+        name = f"{edit_type_of(sid)}/{artifact}/{sid}.mp4"
         f = tar.extractfile(name)
         assert f is not None
         return f.read()

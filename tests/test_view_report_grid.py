@@ -16,6 +16,7 @@ import pytest
 from PIL import Image
 
 from sparkle_data.cli import main
+from sparkle_data.layout import edit_type_of
 from sparkle_data.testing import SampleTreeSummary
 
 EVIL = "<script>alert(1)</script>"
@@ -83,7 +84,7 @@ def test_report_links_resolve_images_open_and_is_deterministic(
     files = write_report(catalog, tmp_path / "a", per_theme=1, seed=3)
     out = tmp_path / "a"
     assert files.index == out / "index.html"
-    themes = [sid.split("_")[1] for sid in files.sample_ids]
+    themes = [edit_type_of(sid) for sid in files.sample_ids]
     assert sorted(themes) == sorted(set(themes))  # one per theme
     assert len(themes) == 5
     pages = sorted(out.rglob("*.html"))

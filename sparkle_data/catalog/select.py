@@ -30,7 +30,8 @@ def select_ids(
 
     ``where`` is evaluated on the catalog table (a pandas DataFrame, one row per sample) and
     must return a boolean mask: a callable, or an object with ``mask(table)``. Unknown or
-    excluded ``ids`` raise ``ValueError``.
+    excluded ``ids`` raise ``ValueError``. Samples a lenient catalog marked unusable (a
+    ``skip_reason``: one of their lines or rows was skipped) are left out.
     """
     t = catalog.table
     if not len(t):
@@ -53,4 +54,6 @@ def select_ids(
         mask_fn = getattr(where, "mask", None)
         mask = mask_fn(t) if callable(mask_fn) else where(t)
         keep &= np.asarray(mask, dtype=bool)
+    if "skip_reason" in t.columns:
+        keep &= t["skip_reason"].isna().to_numpy()
     return sorted(str(i) for i in t.index[keep])

@@ -17,14 +17,17 @@ Columns (``docs/catalog.md`` is the reference):
   (from r2), ``grounding_r1_num_labels``, ``grounding_r1_max_box_area``,
   ``grounding_r1_mean_box_area`` (from r1; box areas are float64, NaN without a box);
 * per artifact ``{artifact}_file`` (relative path of a loose file), ``{artifact}_shard``,
-  ``{artifact}_offset``, ``{artifact}_size`` (where the bytes are inside a shard).
+  ``{artifact}_offset``, ``{artifact}_size`` (where the bytes are inside a shard);
+* ``skip_reason``: under a lenient report, why a line or row naming this id was skipped
+  (``bad_json``, ``non_finite_score``, ...; the first reason); ``None`` for usable samples.
+  :func:`~sparkle_data.catalog.select.select_ids` leaves such samples out.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 import numpy as np
 
@@ -32,7 +35,7 @@ from sparkle_data.catalog.inventory import Inventory
 from sparkle_data.errors import SparkleError
 from sparkle_data.io import fs as sfs
 from sparkle_data.io.index import ShardIndex
-from sparkle_data.layout import ARTIFACTS, RECORD_FILES, EditType, RecordName
+from sparkle_data.layout import ARTIFACTS, RECORD_FILES, EditType, RecordName, edit_type_of
 from sparkle_data.policy import SkipReport
 from sparkle_data.readers.grounding_summary import (
     ParsedAhead,
@@ -222,6 +225,26 @@ _READ_EARLY: Final[RecordName] = "edited_video_score"
 """Read before the r2 files when the helper thread is not done with them (see build_table)."""
 
 
+_REPAIRED: Final = frozenset({"bbox_clamped", "bbox_unusable"})
+"""Skip reasons whose line is kept (a box repaired as the card's ``normalize_bbox`` does, or
+set to "not localised"): counted, but the sample stays usable."""
+
+
+class _MarkingReport(SkipReport):
+    """Hands every skip to ``inner`` (which raises when strict or over budget) and remembers
+    the first reason per sample id the error names, for lines and rows that were dropped."""
+
+    def __init__(self, inner: SkipReport) -> None:
+        super().__init__(on_error=inner.on_error)
+        self.inner = inner
+        self.marks: dict[str, str] = {}
+
+    def handle(self, error: SparkleError, reason: str | None = None) -> None:
+        self.inner.handle(error, reason)
+        if error.sample_id is not None and reason not in _REPAIRED:
+            self.marks.setdefault(str(error.sample_id), reason or type(error).__name__)
+
+
 class _RecordingReport(SkipReport):
     """A lenient report that keeps what it is handed, to hand it on later, in order."""
 
@@ -321,7 +344,9 @@ def _sorted_ids(parts: list[pd.DataFrame]) -> pd.Index:
     return index
 
 
-def _artifact_table(inv: Inventory, indexes: Mapping[str, ShardIndex]) -> pd.DataFrame:
+def _artifact_table(
+    inv: Inventory, indexes: Mapping[str, ShardIndex], keep: Literal["first", "last"]
+) -> pd.DataFrame:
     import pandas as pd
 
     frames = []
@@ -334,7 +359,7 @@ def _artifact_table(inv: Inventory, indexes: Mapping[str, ShardIndex]) -> pd.Dat
         shard_col: list[str] = []
         offsets: list[int] = []
         sizes: list[int] = []
-        for rel, shard in inv.shards.items():
+        for rel, shard in sorted(inv.shards.items(), key=lambda kv: kv[1].part):
             if shard.artifact != artifact or rel not in indexes:
                 continue
             for entry in indexes[rel].entries:
@@ -350,7 +375,7 @@ def _artifact_table(inv: Inventory, indexes: Mapping[str, ShardIndex]) -> pd.Dat
             },
             index=pd.Index(ids, name="sample_id", dtype="object"),
         )
-        in_shards = in_shards[~in_shards.index.duplicated(keep="first")]
+        in_shards = in_shards[~in_shards.index.duplicated(keep=keep)]
         loose = pd.DataFrame(
             {f"{artifact}_file": pd.array(list(files.values()), dtype="object")},
             index=pd.Index(list(files.keys()), name="sample_id", dtype="object"),
@@ -366,10 +391,17 @@ def build_table(
     base: str,
     indexes: Mapping[str, ShardIndex],
     report: SkipReport,
+    *,
+    keep: Literal["first", "last"] = "first",
 ) -> pd.DataFrame:
-    """Assemble the catalog table from an inventory and the shard indexes."""
+    """Assemble the catalog table from an inventory and the shard indexes.
+
+    ``keep`` picks the member of an id held by several shards of one family (part order).
+    """
     import pandas as pd
 
+    marking = _MarkingReport(report)
+    report = marking
     ahead = _Ahead(inv, fs, base)
     try:
         prompts, metadata = _prompt_table(inv, fs, base, report)
@@ -390,12 +422,12 @@ def build_table(
                 parts.append(t)
     finally:
         ahead.close()
-    artifacts = _artifact_table(inv, indexes)
+    artifacts = _artifact_table(inv, indexes, keep)
     parts.append(artifacts)
     table = pd.DataFrame(index=_sorted_ids(parts))
     for p in parts:
         table = table.join(p, how="left")
-    table.insert(0, "edit_type", [s.split("_")[1] for s in table.index])
+    table.insert(0, "edit_type", [edit_type_of(s) for s in table.index])
     for flag in ["in_corpus", "has_metadata", *(f"in_{r}" for r in RECORD_FILES)]:
         if flag not in table:
             table[flag] = False
@@ -420,5 +452,11 @@ def build_table(
         ),
     )
     table.insert(1, "status", status)
+    reasons = np.full(len(table), None, dtype=object)
+    if marking.marks:
+        where = table.index.get_indexer(list(marking.marks))
+        found = where >= 0
+        reasons[where[found]] = np.asarray(list(marking.marks.values()), dtype=object)[found]
+    table["skip_reason"] = reasons
     result: pd.DataFrame = table
     return result

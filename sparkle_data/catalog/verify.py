@@ -2,6 +2,10 @@
 
 Problems make the audit fail; notes are facts worth knowing that are not errors (ids found
 only in record files are samples rejected at a pipeline stage, and are reported as such).
+Ids held twice for one artifact (two shards, or a loose file and a member of another size)
+are problems (build the catalog with ``duplicates="first"`` to audit such a root).
+``deep=True`` also looks inside every artifact (:mod:`sparkle_data.catalog.deep`) and keeps
+the problems per sample.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from sparkle_data.catalog.deep import deep_verify
 from sparkle_data.catalog.model import Catalog
 from sparkle_data.catalog.table import PIPELINE_ORDER
 from sparkle_data.errors import IntegrityError
@@ -56,6 +61,8 @@ class VerifyReport:
     notes: list[Finding] = field(default_factory=list)
     checked: dict[str, int] = field(default_factory=dict)
     """What the audit looked at (corpus samples, rejected ids, record files, shards, ...)."""
+    samples: dict[str, list[str]] = field(default_factory=dict)
+    """Per sample, the problems ``deep=True`` found (empty without it)."""
 
     @property
     def ok(self) -> bool:
@@ -83,6 +90,7 @@ class VerifyReport:
             "problems": [f.to_dict() for f in self.problems],
             "notes": [f.to_dict() for f in self.notes],
             "checked": dict(self.checked),
+            "samples": {sid: list(msgs) for sid, msgs in sorted(self.samples.items())},
         }
 
     def __str__(self) -> str:
@@ -104,6 +112,10 @@ def verify_catalog(
     index_file: str | os.PathLike[str] | None = None,
     check_shards: bool = True,
     sha256: bool = False,
+    deep: bool = False,
+    workers: int = 1,
+    progress: bool = False,
+    state: str | os.PathLike[str] | None = None,
 ) -> VerifyReport:
     """Audit ``catalog``: joins between CSV, metadata, records and every artifact family,
     parse problems counted while building it, and the shards' integrity.
@@ -111,6 +123,8 @@ def verify_catalog(
     ``index_file`` is a published index to hold the shards against (catches truncated and
     replaced shards); ``check_shards`` rescans every shard's headers against its index;
     ``sha256`` also hashes each shard against the sha256 the Hub (or the index) gives.
+    ``deep`` checks every artifact's bytes and the cross-artifact rules, in ``workers``
+    threads, resumable through the JSON file ``state`` (see :mod:`sparkle_data.catalog.deep`).
     """
     t = catalog.table
     rep = VerifyReport(catalog.root)
@@ -142,6 +156,12 @@ def verify_catalog(
             rep.problem("unreadable", f"{n} item(s) skipped while reading: {reason}")
         for ex in catalog.report.examples:
             rep.problem("unreadable-example", ex.message)
+
+    by_reason: dict[str, list[str]] = {}
+    for dup in catalog.duplicates:
+        by_reason.setdefault(f"{dup.artifact} {dup.reason}", []).append(str(dup))
+    for what, found in sorted(by_reason.items()):
+        rep.problem("duplicate-id", f"ids held twice for one artifact ({what})", found)
 
     corpus = t["in_corpus"]
     with_meta_files = set(inv.metadata)
@@ -215,4 +235,34 @@ def verify_catalog(
                 rep.problem("shard-integrity", f"{rel}: {e}")
     for name in sorted(set(published) - {ix.shard for ix in catalog.indexes.values()}):
         rep.note("absent-shard", f"{name} is in the published index but not under the root")
+    if deep:
+        _deep(rep, catalog, workers, progress, state)
     return rep
+
+
+def _deep(
+    rep: VerifyReport,
+    catalog: Catalog,
+    workers: int,
+    progress: bool,
+    state: str | os.PathLike[str] | None,
+) -> None:
+    found = deep_verify(catalog, workers=workers, progress=progress, state=state)
+    rep.checked["deep samples"] = found.samples
+    rep.checked["deep artifacts"] = found.artifacts
+    if found.resumed:
+        rep.note("resumed", f"{found.resumed} samples read back from {os.fspath(state or '')}")
+    by_code: dict[str, list[str]] = {}
+    for p in found.problems:
+        rep.samples.setdefault(p.sample_id, []).append(p.message)
+        by_code.setdefault(p.code, []).append(p.sample_id)
+    labels = {
+        "corrupt": "samples with an artifact that fails its deep check",
+        "copy-differs": "samples whose loose file and shard member hold different bytes",
+        "inconsistent": "samples whose mask or edited videos do not match the source video",
+        "bad-boxes": "samples whose grounding boxes fall outside the source frame",
+    }
+    for code, ids in sorted(by_code.items()):
+        rep.problem(f"deep-{code}", labels.get(code, code), sorted(set(ids)))
+    for sid, msgs in sorted(rep.samples.items())[:_EXAMPLES]:
+        rep.problem("deep-example", f"{sid}: {msgs[0]}")

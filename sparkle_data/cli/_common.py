@@ -21,12 +21,15 @@ import sys
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
-from sparkle_data.errors import SparkleError
+from sparkle_data.errors import FilterWarning, SparkleSkipWarning
+from sparkle_data.errors import UsageError as UsageError  # re-exported for the commands
 from sparkle_data.layout import EDIT_TYPES
 
 if TYPE_CHECKING:
     from sparkle_data.catalog import Catalog, Inventory
+    from sparkle_data.catalog.duplicates import DuplicateRule
     from sparkle_data.filters import Filter
+    from sparkle_data.io.retry import RetryPolicy
     from sparkle_data.policy import OnError
 
 _LOCATION_COLUMN: Final = re.compile(
@@ -36,10 +39,6 @@ INDEX_FILE_RULE: Final = (
     "a relative path is looked up in the current directory first, then under ROOT "
     "(the same rule as sparkle_data.hf.load_dataset(index_file=...))"
 )
-
-
-class UsageError(SparkleError, ValueError):
-    """A value the user gave cannot work (the CLI prints it on one line and exits 2)."""
 
 
 # --------------------------------------------------------------------------- did-you-mean
@@ -96,7 +95,7 @@ def add_root(parser: argparse.ArgumentParser) -> None:
         metavar="ROOT",
         help="dataset root: a local folder (downloaded repo or extracted tree, the folder "
         "holding prompts/ and the shards), hf://datasets/stdKonjac/Sparkle[@revision], "
-        "or an https:// URL",
+        "or an http:// or https:// URL",
     )
     parser.add_argument(
         "--edit-types",
@@ -114,6 +113,51 @@ def add_root(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-cache", action="store_true", help="do not read or write the index cache"
     )
+    add_retry(parser)
+    parser.add_argument(
+        "--skip-bad",
+        action="store_true",
+        help="skip bad record lines, CSV rows and damaged shards while reading the root "
+        "(counted by reason, printed as a warning) instead of failing on the first",
+    )
+    parser.add_argument(
+        "--duplicates",
+        choices=("error", "first", "last"),
+        default=None,
+        help="an id held by two shards of one artifact family: fail (default; verify "
+        "reports it), or keep the first/last shard's copy",
+    )
+
+
+def add_retry(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """``--retries`` and ``--timeout``: the :class:`RetryPolicy` of remote reads."""
+    parser.add_argument(
+        "--retries",
+        type=int_at_least(0),
+        default=None,
+        metavar="N",
+        help="retries of a failed remote read that made no progress (default 5)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        metavar="S",
+        help="seconds a remote connection or socket read may stall (default 30)",
+    )
+
+
+def retry_policy(args: argparse.Namespace) -> RetryPolicy | None:
+    """The :class:`RetryPolicy` of ``--retries``/``--timeout`` (``None``: the defaults)."""
+    from sparkle_data.io.retry import RetryPolicy
+
+    retries, timeout = getattr(args, "retries", None), getattr(args, "timeout", None)
+    if retries is None and timeout is None:
+        return None
+    try:
+        return RetryPolicy().override(retries=retries, timeout=timeout)
+    except ValueError as e:
+        raise UsageError(str(e)) from e
 
 
 def add_allow_empty(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
@@ -215,14 +259,20 @@ def open_catalog(
     on_error: OnError = "error",
     progress: bool | None = None,
     probe_videos: bool = False,
+    duplicates: DuplicateRule = "error",
 ) -> Catalog:
     """Build the catalog of ``args.root`` from the common arguments; refuse an empty root.
+
+    ``--skip-bad`` makes a strict ``on_error`` lenient (the skips are printed as one warning);
+    ``--duplicates`` overrides ``duplicates``.
 
     ``args.index_file`` is replaced by its resolved location (see :func:`resolve_index_file`).
     """
     from sparkle_data.catalog import build_catalog
 
     args.index_file = resolve_index_file(args.root, args.index_file)
+    if getattr(args, "skip_bad", False) and on_error == "error":
+        on_error = "skip"
     catalog = build_catalog(
         args.root,
         edit_types=args.edit_types,
@@ -232,8 +282,14 @@ def open_catalog(
         progress=(not getattr(args, "quiet", False)) if progress is None else progress,
         on_error=on_error,
         probe_videos=probe_videos,
+        duplicates=getattr(args, "duplicates", None) or duplicates,
+        retry=retry_policy(args),
     )
     require_dataset(args.root, catalog.inventory)
+    if catalog.report.total and getattr(args, "skip_bad", False):
+        import warnings
+
+        warnings.warn(f"--skip-bad: {catalog.report}", SparkleSkipWarning, stacklevel=2)
     return catalog
 
 
@@ -265,7 +321,7 @@ def warn_filter(f: Filter, catalog: Catalog) -> None:
     from sparkle_data.filters import evaluate
 
     for text in evaluate(f, catalog).warnings:
-        warnings.warn(text, UserWarning, stacklevel=2)
+        warnings.warn(text, FilterWarning, stacklevel=2)
 
 
 def require_selection(n: int, what: str, args: argparse.Namespace) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from sparkle_data.cli._common import add_root
+from sparkle_data.cli._common import add_root, open_catalog
 
 DESCRIPTION = """\
 Write one sample as a picture for papers and issues: a PNG grid (one row per frame, columns
@@ -49,16 +49,9 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sparkle_data.catalog import build_catalog
     from sparkle_data.view.grid import write_grid
 
-    catalog = build_catalog(
-        args.root,
-        edit_types=args.edit_types,
-        index_file=args.index_file,
-        cache=not args.no_cache,
-        on_error="skip",
-    )
+    catalog = open_catalog(args, on_error="skip", progress=False)  # no Sparkle piece: exit 2
     path = write_grid(
         catalog,
         args.sample_id,

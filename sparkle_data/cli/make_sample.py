@@ -8,7 +8,7 @@ import re
 import sys
 from typing import Any, Final
 
-from sparkle_data.cli._common import choice
+from sparkle_data.cli._common import choice, int_at_least, positive_int
 from sparkle_data.layout import EDIT_TYPES
 
 __all__ = ["parse_size", "register"]
@@ -65,26 +65,6 @@ def parse_size(text: str) -> int:
     return value
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid int {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"invalid value {value}: must be >= 1")
-    return value
-
-
-def _non_negative(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid int {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"invalid value {value}: must be >= 0")
-    return value
-
-
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "make-sample",
@@ -106,7 +86,7 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument(
         "--samples",
-        type=_positive,
+        type=positive_int,
         default=6,
         metavar="N",
         help="corpus samples per edit type, i.e. CSV rows (default: %(default)s)",
@@ -117,7 +97,7 @@ def register(subparsers: Any) -> None:
         default="tiny",
         help="tiny: 96x54 frames; real: 1280x720 as the real clips (default: %(default)s)",
     )
-    p.add_argument("--seed", type=_non_negative, default=0, help="random seed (default: 0)")
+    p.add_argument("--seed", type=int_at_least(0), default=0, help="random seed (default: 0)")
     p.add_argument(
         "--shard-size",
         type=parse_size,
@@ -139,7 +119,7 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument(
         "--preview-count",
-        type=_non_negative,
+        type=int_at_least(0),
         default=None,
         metavar="K",
         help="samples per edit type also stored loose in preview folders (default: 3; the "

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any, Final
 
+from sparkle_data.cli._common import UsageError, int_at_least
+from sparkle_data.cli.make_sample import parse_size
+
 __all__ = ["register"]
 
-SUBCOMMANDS: Final = ("run", "plan", "calibrate-canny", "new")
+SUBCOMMANDS: Final = ("run", "plan", "pack", "calibrate-canny", "new")
 
 DESCRIPTION: Final = """\
 Rebuild missing pipeline intermediates of a dataset root with the pipeline's stages.
@@ -17,12 +21,15 @@ Rebuild missing pipeline intermediates of a dataset root with the pipeline's sta
 Forms (the first word picks one; a root first means `run`):
   sparkle-data regen [run] ROOT [options]        plan, then rebuild what is missing
   sparkle-data regen plan ROOT [options]         the plan only (= run --dry-run)
+  sparkle-data regen pack OUT [--shard-size S]   pack outputs a --pack run staged into shards
   sparkle-data regen calibrate-canny ROOT        measure Canny settings on released canny videos
   sparkle-data regen new VIDEOS CSV --out DIR --edit-type T
                                                  a Sparkle-layout tree for your own videos
 
 This release runs the CPU stages (source_frame0, edited_video_canny); model stages are
 planned and reported. Runs resume: rerun the same command after a crash or kill.
+With --pack the outputs go into tar shards named as the card names them
+(intermediate_data/{edit_type}_{artifact}_partXX.tar) instead of loose files.
 `sparkle-data regen run --help` lists the options of a form.
 """
 
@@ -32,6 +39,8 @@ examples:
   sparkle-data regen run ./Sparkle --artifacts source_frame0,edited_video_canny --workers 4
   sparkle-data regen run hf://datasets/stdKonjac/Sparkle --edit-types time --out ./regen
   sparkle-data regen run ./Sparkle --runner ray --workers 8
+  sparkle-data regen run ./Sparkle --artifacts source_frame0 --out ./regen --pack --shard-size 5G
+  sparkle-data regen pack ./regen                  # after a multi-rank (torchrun/SLURM) --pack run
   sparkle-data regen calibrate-canny ./Sparkle --edit-types location --limit 20
   sparkle-data regen new ./my_videos ./my_prompts.csv --out ./MySparkle --edit-type location
 """
@@ -45,7 +54,9 @@ def register(sub: Any) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("args", nargs=argparse.REMAINDER, metavar="[run|plan|calibrate-canny|new] ...")
+    p.add_argument(
+        "args", nargs=argparse.REMAINDER, metavar="[run|plan|pack|calibrate-canny|new] ..."
+    )
     p.set_defaults(func=run)
 
 
@@ -74,6 +85,17 @@ def _run_parser(prog: str, dry: bool) -> argparse.ArgumentParser:
     )
     p.add_argument("--out", metavar="DIR", help="where outputs go (default: the root itself)")
     p.add_argument("--json", metavar="FILE", help="write the plan/report as JSON (- for stdout)")
+    p.add_argument(
+        "--pack",
+        action="store_true",
+        help="write outputs into tar shards {edit_type}_{artifact}_partXX.tar under "
+        "OUT/intermediate_data (appended after existing parts) instead of loose files",
+    )
+    p.add_argument(
+        "--allow-empty",
+        action="store_true",
+        help="nothing to regenerate is not an error (exit 0 instead of 1)",
+    )
     if not dry:
         p.add_argument("--dry-run", action="store_true", help="print the plan, run nothing")
         p.add_argument("--runner", choices=("local", "ray"), default="local")
@@ -87,7 +109,12 @@ def _run_parser(prog: str, dry: bool) -> argparse.ArgumentParser:
             metavar="STAGE.FIELD=VALUE",
             help="override a stage config field, e.g. edited_video_canny.low=80 (repeatable)",
         )
-        p.add_argument("--pack", action="store_true", help="(not in this release) pack into tars")
+        p.add_argument(
+            "--shard-size",
+            type=parse_size,
+            metavar="SIZE",
+            help="with --pack: shard size bound, e.g. 2G (default 5G, as the card's shards)",
+        )
     return p
 
 
@@ -128,53 +155,85 @@ def _emit(data: Any, dest: str | None) -> None:
         atomic_write_text(dest, text)
 
 
+def _check_counts(a: argparse.Namespace) -> None:
+    for name, low in (("workers", 1), ("retries", 0), ("max_failures", 0)):
+        value = getattr(a, name, None)
+        if value is not None and value < low:
+            raise UsageError(
+                f"invalid --{name.replace('_', '-')} {value}: must be an integer >= {low}"
+            )
+    if getattr(a, "shard_size", None) is not None and not a.pack:
+        raise UsageError("--shard-size needs --pack (loose outputs are not sharded)")
+
+
+def _artifacts(text: str) -> list[str]:
+    from sparkle_data.layout import ARTIFACTS, INTERMEDIATE_ARTIFACTS
+
+    names = [s.strip() for s in text.split(",") if s.strip()]
+    bad = [n for n in names if n not in ARTIFACTS]
+    if bad or not names:
+        raise UsageError(
+            f"invalid --artifacts {text!r}: " + (f"unknown {', '.join(bad)}; " if bad else "")
+            + f"name some of {', '.join(INTERMEDIATE_ARTIFACTS)}"
+        )
+    return names
+
+
 def _cmd_run(argv: list[str], dry: bool) -> int:
     prog = "sparkle-data regen " + ("plan" if dry else "run")
     a = _run_parser(prog, dry).parse_args(argv)
-    if not dry and a.pack:
-        print("error: --pack is not available in this release; outputs are written loose "
-              "(sparkle-data index / export can pack them).", file=sys.stderr)
-        return 2
+    _check_counts(a)
     configs = {} if dry else _configs(a.config)
     from sparkle_data.regen.manifest import build_manifest, write_manifest
+    from sparkle_data.regen.pack import staged_outputs
     from sparkle_data.regen.planner import plan_regen
 
     plan = plan_regen(
         a.root,
-        [s.strip() for s in a.artifacts.split(",") if s.strip()],
+        _artifacts(a.artifacts),
         out=a.out,
         ids=a.ids,
         edit_types=a.edit_types,
         where=a.where,
         subset=a.subset,
         progress=not a.quiet,
+        pack=a.pack,
     )
     if not plan.selected:
         print("error: the selection holds no corpus sample; nothing to regenerate.",
               file=sys.stderr)
         return 1
+    nothing = 0 if a.allow_empty else 1
+    staged = bool(a.pack and staged_outputs(plan.out))
     if dry or a.dry_run:
         if a.json != "-":
             print(plan.format())
+            if staged:
+                print("  outputs staged by an earlier --pack run wait to be packed")
         _emit(plan.to_dict(), a.json)
-        return 0 if plan.items else 1
-    if not plan.items:
-        print(plan.format())
-        print("nothing to regenerate: every wanted artifact is present"
-              + (" or blocked (see above)" if plan.blocked else "") + ".", file=sys.stderr)
-        return 1
+        if not plan.items and not staged:
+            print(_nothing(plan), file=sys.stderr)
+            return nothing
+        return 0
+    if not plan.items and not staged:
+        if a.json != "-":
+            print(plan.format())
+        print(_nothing(plan), file=sys.stderr)
+        return nothing
     names = {s for it in plan.items for s in it.stages}
-    write_manifest(plan.out, build_manifest(names, configs))
+    if names:
+        write_manifest(plan.out, build_manifest(names, configs))
+    pack_opts = {} if a.shard_size is None else {"shard_bytes": a.shard_size}
     if a.runner == "ray":
         from sparkle_data.regen.ray_runner import run_ray
 
         report = run_ray(plan, workers=a.workers or 2, configs=configs, retries=a.retries,
-                         max_failures=a.max_failures, progress=not a.quiet)
+                         max_failures=a.max_failures, progress=not a.quiet, **pack_opts)
     else:
         from sparkle_data.regen.local import run_local
 
         report = run_local(plan, workers=a.workers, configs=configs, retries=a.retries,
-                           max_failures=a.max_failures, progress=not a.quiet)
+                           max_failures=a.max_failures, progress=not a.quiet, **pack_opts)
     path = report.write(plan.out)
     if a.json != "-":
         print(report.format())
@@ -185,6 +244,51 @@ def _cmd_run(argv: list[str], dry: bool) -> int:
     return 0 if report.ok else 1
 
 
+def _nothing(plan: Any) -> str:
+    return (
+        "nothing to regenerate: every wanted artifact of the "
+        f"{len(plan.selected)} selected samples is present"
+        + (f" or blocked ({len(plan.blocked)} pairs, see above)" if plan.blocked else "")
+        + " (pass --allow-empty if that is expected)."
+    )
+
+
+def _cmd_pack(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(
+        prog="sparkle-data regen pack",
+        description="Pack the outputs a `regen --pack` run staged under OUT/.regen/staging\n"
+        "into tar shards OUT/intermediate_data/{edit_type}_{artifact}_partXX.tar (after the\n"
+        "highest existing part), recording every member in OUT/.regen/pack.json.\n"
+        "A --pack run does this itself at the end; run this after a multi-rank\n"
+        "(torchrun/SLURM) run, once every rank has finished. Resumable: rerun after a crash\n"
+        "or kill (see docs/regen.md).",
+        epilog="examples:\n  sparkle-data regen pack ./regen\n"
+        "  sparkle-data regen pack ./Sparkle --shard-size 2G\n",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("out", metavar="OUT", help="the output folder of the --pack run")
+    p.add_argument("--shard-size", type=parse_size, metavar="SIZE",
+                   help="shard size bound (default 5G)")
+    p.add_argument("--allow-empty", action="store_true",
+                   help="nothing staged is not an error (exit 0 instead of 1)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    a = p.parse_args(argv)
+    from sparkle_data.regen.pack import DEFAULT_SHARD_BYTES, pack_staged
+
+    if not os.path.isdir(a.out):
+        raise UsageError(f"invalid OUT {a.out!r}: not a folder")
+    rep = pack_staged(a.out, shard_bytes=a.shard_size or DEFAULT_SHARD_BYTES,
+                      progress=not a.quiet)
+    if not rep.shards:
+        print(f"nothing to pack: no staged outputs under {a.out}/.regen/staging"
+              + (f" ({len(rep.recovered)} shards of a killed run recovered)"
+                 if rep.recovered else "")
+              + ".", file=sys.stderr)
+        return 0 if a.allow_empty or rep.recovered else 1
+    print(rep.format() + ": " + ", ".join(rep.shards))
+    return 0
+
+
 def _cmd_calibrate(argv: list[str]) -> int:
     p = argparse.ArgumentParser(
         prog="sparkle-data regen calibrate-canny",
@@ -193,8 +297,10 @@ def _cmd_calibrate(argv: list[str]) -> int:
         "setting, best first.",
     )
     _selection(p)
-    p.add_argument("--limit", type=int, default=20, help="samples to use (default 20)")
-    p.add_argument("--frames", type=int, default=8, help="frames per sample (default 8)")
+    p.add_argument("--limit", type=int_at_least(1), default=20,
+                   help="samples to use (default 20)")
+    p.add_argument("--frames", type=int_at_least(1), default=8,
+                   help="frames per sample (default 8)")
     p.add_argument("--grid", nargs="+", metavar="FIELD=V1,V2",
                    help="grid values, e.g. blur=0,3,5 low=50,100 (default: a built-in grid)")
     p.add_argument("--json", metavar="FILE", help="write every setting's scores (- for stdout)")
@@ -257,6 +363,8 @@ def run(args: argparse.Namespace) -> int:
         return _cmd_calibrate(rest)
     if head == "new":
         return _cmd_new(rest)
+    if head == "pack":
+        return _cmd_pack(rest)
     if head == "run":
         return _cmd_run(rest, dry=False)
     return _cmd_run(argv, dry=False)

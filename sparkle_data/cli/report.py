@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from sparkle_data.cli._common import add_root
+from sparkle_data.cli._common import add_root, open_catalog
 from sparkle_data.cli.view import add_scope, scope_of
 
 DESCRIPTION = """\
@@ -41,18 +41,10 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sparkle_data.catalog import build_catalog
     from sparkle_data.view.report import write_report
 
     scope, preset = scope_of(args)
-    catalog = build_catalog(
-        args.root,
-        edit_types=args.edit_types,
-        index_file=args.index_file,
-        cache=not args.no_cache,
-        progress=not args.quiet,
-        on_error="skip",
-    )
+    catalog = open_catalog(args, on_error="skip")  # no Sparkle piece at ROOT: exit 2
     files = write_report(
         catalog,
         args.out,

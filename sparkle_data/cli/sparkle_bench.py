@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from typing import Any
+
+from sparkle_data.cli._common import write_json
 
 DEFAULT_BENCH = "hf://datasets/stdKonjac/Sparkle-Bench"
 _THEMES = ("location", "season", "time", "style")
@@ -87,8 +88,7 @@ def register(sub: Any) -> None:
                    help="frame-count rule (default exact)")
     c.add_argument("--size", choices=("exact", "aspect", "none"), default="exact",
                    help="size rule: exact, aspect (ratio within 2%%, for resizing models), none")
-    c.add_argument("--json", metavar="FILE", help="write the report as JSON (- for stdout)")
-    c.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    _json_quiet(c, "the report")
     c.set_defaults(func=run_check)
 
     r = cmds.add_parser(
@@ -135,8 +135,7 @@ def register(sub: Any) -> None:
                    help="seconds per request (default 60)")
     r.add_argument("--temperature", type=float, default=0.0, help="default 0 (upstream)")
     r.add_argument("--seed", type=int, default=42, help="default 42 (upstream); -1: none")
-    r.add_argument("--json", metavar="FILE", help="write the run report as JSON (- for stdout)")
-    r.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    _json_quiet(r, "the run report")
     r.set_defaults(func=run_rate)
 
     s = cmds.add_parser(
@@ -169,14 +168,9 @@ def register(sub: Any) -> None:
     s.set_defaults(func=run_scores)
 
 
-def _write_json(data: object, dest: str) -> None:
-    text = json.dumps(data, indent=2, default=str)
-    if dest == "-":
-        sys.stdout.write(text + "\n")
-    else:
-        from sparkle_data.io.atomic import atomic_write_text
-
-        atomic_write_text(dest, text + "\n")
+def _json_quiet(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--json", metavar="FILE", help=f"write {what} as JSON (- for stdout)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 
 def _items(args: argparse.Namespace) -> Any:
@@ -201,7 +195,7 @@ def run_check(args: argparse.Namespace) -> int:
         frames=args.frames, size=args.size, progress=not args.quiet,
     )
     if args.json:
-        _write_json(report.to_dict(), args.json)
+        write_json(report.to_dict(), args.json)
     if args.json != "-":
         print(format_check(report))
         total = sum(t.present for t in report.themes)
@@ -241,7 +235,7 @@ def run_rate(args: argparse.Namespace) -> int:
         progress=not args.quiet,
     )
     if args.json:
-        _write_json(report.to_dict(), args.json)
+        write_json(report.to_dict(), args.json)
     if args.json != "-":
         print(format_rate_report(report))
         total = sum(report.expected.values())
@@ -287,7 +281,7 @@ def run_scores(args: argparse.Namespace) -> int:
                   file=sys.stderr)
     rows = comparison_rows(runs, allow_missing=args.allow_missing)
     if args.json:
-        _write_json([_row_json(r) for r in rows], args.json)
+        write_json([_row_json(r) for r in rows], args.json)
     if args.json != "-":
         print(format_table(runs, allow_missing=args.allow_missing, digits=args.digits))
     if args.csv:

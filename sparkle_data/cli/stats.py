@@ -37,18 +37,11 @@ examples:
   sparkle-data stats hf://datasets/stdKonjac/Sparkle --edit-types location
 """
 
-_COLUMNS: Final = (
-    "step",
-    "stage",
-    "entered",
-    "reached",
-    "removed_in_sequence",
-    "removed_in_sequence_missing",
-    "removed_in_sequence_below",
-    "kept",
-    "removed_alone",
-    "observed_rejected",
+_TEXT_LEFT_OUT: Final = frozenset(
+    {"rule", "removed_alone_missing", "removed_alone_below"}
+    | {"share_removed_in_sequence", "share_removed_alone"}
 )
+"""Funnel columns the text table leaves out (the CSV/JSON files keep them)."""
 _HEADERS: Final = {
     "removed_in_sequence": "removed",
     "removed_in_sequence_missing": "missing",
@@ -93,8 +86,11 @@ def register(sub: Any) -> None:
 
 def format_funnel(funnel: pd.DataFrame) -> str:
     """The funnel as a fixed-width text table (group, stage, counts)."""
+    from sparkle_data.filters.funnel import FUNNEL_COLUMNS
+
     group = str(funnel.columns[0])
-    cols = [group, *(c for c in _COLUMNS if c in funnel.columns)]
+    shown = (c for c in FUNNEL_COLUMNS if c not in _TEXT_LEFT_OUT)
+    cols = [group, *(c for c in shown if c in funnel.columns)]
     header = [_HEADERS.get(c, c) for c in cols]
     rows = [
         ["" if v is None or (isinstance(v, float) and v != v) else str(v) for v in rec]

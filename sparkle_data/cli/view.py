@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from sparkle_data.cli._common import add_root
+from sparkle_data.cli._common import UsageError, add_root, open_catalog
 
 DESCRIPTION = """\
 Serve a local, read-only web viewer over a dataset root (local shards, an extracted tree,
@@ -85,20 +85,10 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    from sparkle_data.catalog import build_catalog
-
     scope, preset = scope_of(args)
-    catalog = build_catalog(
-        args.root,
-        edit_types=args.edit_types,
-        index_file=args.index_file,
-        cache=not args.no_cache,
-        progress=not args.quiet,
-        on_error="skip",
-    )
+    catalog = open_catalog(args, on_error="skip")  # no Sparkle piece at ROOT: exit 2
     if len(catalog) == 0:
-        print(f"sparkle-data view: error: no sample found under {args.root}", file=sys.stderr)
-        return 1
+        raise UsageError(f"no sample found under {args.root}")
     app = create_app(
         catalog,
         preset=preset,

@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING
 from sparkle_data._lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from sparkle_data.dataset.core import SparkleDataset, SparkleMapDataset, select_ids
+    from sparkle_data.dataset.core import SparkleDataset, SparkleMapDataset
     from sparkle_data.dataset.fields import DEFAULT_FIELDS, FIELDS, Field
+    from sparkle_data.dataset.fullpass import FullPassStats, FullPassWarning, SparkleFullPass
     from sparkle_data.dataset.order import (
         ResumeStateError,
         epoch_order,
@@ -20,12 +21,12 @@ if TYPE_CHECKING:
         slot_states,
         stable_seed,
     )
+    from sparkle_data.dataset.readahead import ReadAhead
     from sparkle_data.dataset.sample import SampleLoader
 
 _HOME = {
     "SparkleDataset": "core",
     "SparkleMapDataset": "core",
-    "select_ids": "core",
     "DEFAULT_FIELDS": "fields",
     "FIELDS": "fields",
     "Field": "fields",
@@ -35,19 +36,26 @@ _HOME = {
     "slot_states": "order",
     "stable_seed": "order",
     "SampleLoader": "sample",
+    "FullPassStats": "fullpass",
+    "FullPassWarning": "fullpass",
+    "SparkleFullPass": "fullpass",
+    "ReadAhead": "readahead",
 }
 
 __all__ = [
     "DEFAULT_FIELDS",
     "FIELDS",
     "Field",
+    "FullPassStats",
+    "FullPassWarning",
+    "ReadAhead",
     "ResumeStateError",
     "SampleLoader",
     "SparkleDataset",
+    "SparkleFullPass",
     "SparkleMapDataset",
     "epoch_order",
     "merge_states",
-    "select_ids",
     "slot_states",
     "stable_seed",
 ]

@@ -14,7 +14,7 @@ from torch.utils.data import Dataset, IterableDataset, get_worker_info
 from sparkle_data.catalog.groups import group_ids
 from sparkle_data.catalog.model import Catalog, build_catalog
 from sparkle_data.catalog.select import Predicate, select_ids
-from sparkle_data.dataset.fields import DEFAULT_FIELDS, check_fields
+from sparkle_data.dataset.fields import DEFAULT_FIELDS, FILE_FIELDS, check_fields
 from sparkle_data.dataset.order import (
     STATE_VERSION,
     RankBalance,
@@ -24,18 +24,23 @@ from sparkle_data.dataset.order import (
     epoch_order,
     slot_positions,
 )
+from sparkle_data.dataset.readahead import ReadAhead, open_read_ahead
 from sparkle_data.dataset.sample import Output, SampleLoader
+from sparkle_data.dataset.skips import SharedSkips
 from sparkle_data.errors import SparkleError
+from sparkle_data.io.retry import RetryPolicy
 from sparkle_data.policy import OnError, SkipReport
+from sparkle_data.readers.limits import DEFAULT_MAX_DECODED_BYTES
 from sparkle_data.sampling import (
     BoxFrames,
     DecodeOptions,
     FrameMismatch,
     FrameSampler,
     Resize,
+    SampleFiles,
 )
 
-__all__ = ["SparkleDataset", "SparkleMapDataset", "select_ids"]
+__all__ = ["SparkleDataset", "SparkleMapDataset"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,15 @@ class _Selection:
     ids: Sequence[str] | None
     where: Predicate | None
     index_file: str | None
+    retry: RetryPolicy | None = None
+
+
+def _artifacts(fields: Sequence[str]) -> tuple[str, ...]:
+    """The artifacts whose shards the fields read (boxes map through the source video)."""
+    arts = [f for f in fields if f in FILE_FIELDS]
+    if "boxes" in fields and "source_video" not in arts:
+        arts.insert(0, "source_video")
+    return tuple(arts)
 
 
 def _process_group() -> tuple[int, int] | None:
@@ -80,7 +94,14 @@ class _Base:
         catalog = (
             source
             if isinstance(source, Catalog)
-            else build_catalog(source, edit_types=sel.edit_types, index_file=sel.index_file)
+            else build_catalog(
+                source,
+                edit_types=sel.edit_types,
+                artifacts=_artifacts(self.fields),
+                index_file=sel.index_file,
+                report=report,
+                retry=sel.retry,
+            )
         )
         self.catalog = catalog
         self.ids = select_ids(catalog, edit_types=sel.edit_types, ids=sel.ids, where=sel.where)
@@ -102,9 +123,11 @@ class _Base:
     def epoch(self, value: int) -> None:
         self._epoch_shared.fill_(int(value))
 
-    def _load(self, sample_id: str, epoch: int) -> dict[str, Any] | None:
+    def _load(
+        self, sample_id: str, epoch: int, files: SampleFiles | None = None
+    ) -> dict[str, Any] | None:
         try:
-            return self.loader.load(sample_id, epoch=epoch)
+            return self.loader.load(sample_id, epoch=epoch, files=files)
         except SparkleError as e:
             if e.sample_id is None:
                 e.sample_id = sample_id
@@ -129,7 +152,19 @@ class SparkleDataset(_Base, IterableDataset[dict[str, Any]]):
     ``torchdata.stateful_dataloader.StatefulDataLoader`` or without workers.
 
     A sample whose field is missing or corrupt raises; with ``on_error="skip"`` it is
-    skipped and counted in :attr:`report` (per worker), bounded by ``max_skips``.
+    skipped and counted, bounded by ``max_skips`` per worker; :attr:`report` in the main
+    process (and ``state_dict()["skips"]``) merges the reports of every DataLoader worker
+    (``dataset/skips.py``), warns once the workers together skipped more than
+    ``max_total_skips``, and a worker whose whole pass was skipped warns too. The same
+    policy and report apply while the catalog of a root is built: a bad record line, CSV row
+    or damaged shard then costs only the samples it holds (``docs/reliability.md``).
+    ``max_decoded_bytes`` bounds what one field of one sample may decode to (default 1 GiB).
+    ``retry`` (:class:`~sparkle_data.io.remote.RetryPolicy`) sets the retries and timeouts of
+    remote reads; only the shards of the requested fields are listed and indexed.
+
+    ``read_ahead`` fetches the members of each worker's next samples in a few threads
+    while the current one decodes (bounded bytes; :class:`~sparkle_data.dataset.ReadAhead`):
+    ``None`` turns it on for remote roots only, ``True``/``False`` force it.
     """
 
     def __init__(
@@ -152,14 +187,20 @@ class SparkleDataset(_Base, IterableDataset[dict[str, Any]]):
         on_error: OnError = "error",
         max_skips: int | None = None,
         index_file: str | None = None,
+        max_decoded_bytes: int | None = DEFAULT_MAX_DECODED_BYTES,
+        read_ahead: ReadAhead | bool | None = None,
+        retry: RetryPolicy | None = None,
+        max_total_skips: int | None = None,
     ) -> None:
+        self._skips = SharedSkips(max_total_skips=max_total_skips)
         super().__init__(
             source,
             fields,
-            _Selection(edit_types, ids, where, index_file),
-            DecodeOptions(frames, resize, frame_mismatch, box_frames, output),
+            _Selection(edit_types, ids, where, index_file, retry),
+            DecodeOptions(frames, resize, frame_mismatch, box_frames, output, max_decoded_bytes),
             SkipReport(on_error=on_error, max_skips=max_skips),
         )
+        self.read_ahead = read_ahead
         self.shuffle = shuffle
         self.seed = int(seed)
         self.buffer_size = buffer_size
@@ -177,6 +218,25 @@ class SparkleDataset(_Base, IterableDataset[dict[str, Any]]):
         state = self.__dict__.copy()
         state["_group"] = _process_group() or self._group
         return state
+
+    @property
+    def report(self) -> SkipReport:
+        """Skipped samples: this process's, merged with every DataLoader worker's (in the
+        main process; a worker sees its own)."""
+        own: SkipReport = self.__dict__["_own_report"]
+        skips: SharedSkips | None = self.__dict__.get("_skips")
+        if skips is None or get_worker_info() is not None:
+            return own
+        return skips.merged(own)
+
+    @report.setter
+    def report(self, value: SkipReport) -> None:
+        self.__dict__["_own_report"] = value
+
+    def _publish_skips(self, slot: Slot) -> None:
+        if get_worker_info() is not None:
+            own: SkipReport = self.__dict__["_own_report"]
+            self._skips.publish(own, slot=f"rank{slot.rank}-worker{slot.worker}")
 
     def __len__(self) -> int:
         """Samples this rank sees per epoch (all workers together)."""
@@ -235,11 +295,30 @@ class SparkleDataset(_Base, IterableDataset[dict[str, Any]]):
         slot = self._current_slot()
         self._slot = slot
         order = self.order()
-        for pos in self._positions(slot, len(order)):
-            sample = self._load(order[pos], self.epoch)
-            self._yielded += 1
-            if sample is not None:
-                yield sample
+        ids = [order[pos] for pos in self._positions(slot, len(order))]
+        files = open_read_ahead(self.catalog, self.fields, ids, self.read_ahead)
+        loaded = skipped = 0
+        try:
+            for i, sample_id in enumerate(ids):
+                if files is not None:
+                    files.advance(i)
+                sample = self._load(sample_id, self.epoch, files)
+                self._yielded += 1
+                if sample is not None:
+                    loaded += 1
+                    yield sample
+                else:
+                    skipped += 1
+                    self._publish_skips(slot)
+        finally:
+            if files is not None:
+                files.close()
+        SharedSkips.end_of_pass(
+            self.__dict__["_own_report"],
+            skipped=skipped,
+            loaded=loaded,
+            slot=f"rank {slot.rank} worker {slot.worker}",
+        )
 
     # ------------------------------------------------------------------ resume
     def state_dict(self) -> dict[str, Any]:
@@ -255,6 +334,7 @@ class SparkleDataset(_Base, IterableDataset[dict[str, Any]]):
             "worker": slot.worker,
             "num_workers": slot.num_workers,
             "yielded": self._yielded,
+            "skips": self.report.to_dict(),
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -296,12 +376,14 @@ class SparkleMapDataset(_Base, Dataset[dict[str, Any]]):
         on_error: OnError = "error",
         max_skips: int | None = None,
         index_file: str | None = None,
+        max_decoded_bytes: int | None = DEFAULT_MAX_DECODED_BYTES,
+        retry: RetryPolicy | None = None,
     ) -> None:
         super().__init__(
             source,
             fields,
-            _Selection(edit_types, ids, where, index_file),
-            DecodeOptions(frames, resize, frame_mismatch, box_frames, output),
+            _Selection(edit_types, ids, where, index_file, retry),
+            DecodeOptions(frames, resize, frame_mismatch, box_frames, output, max_decoded_bytes),
             SkipReport(on_error=on_error, max_skips=max_skips),
         )
         self.epoch = 0

@@ -30,11 +30,12 @@ from typing import Any, Final, Literal
 
 import numpy as np
 
-from sparkle_data.errors import SparkleError
+from sparkle_data.errors import ResumeStateError
 
 __all__ = [
     "STATE_VERSION",
     "RankBalance",
+    "ResumeStateError",
     "Slot",
     "epoch_order",
     "merge_states",
@@ -48,10 +49,6 @@ STATE_VERSION: Final = 2
 ``rank * num_workers + worker``; its slot states are still accepted by :func:`merge_states`."""
 _READABLE_VERSIONS: Final = (1, 2)
 RankBalance = Literal["pad", "drop", "none"]
-
-
-class ResumeStateError(SparkleError, ValueError):
-    """A resume state that does not fit the dataset it is loaded into."""
 
 
 def stable_seed(*parts: object) -> int:

@@ -20,7 +20,7 @@ from sparkle_data.catalog.model import Catalog
 from sparkle_data.catalog.table import METADATA_COLUMNS, SCORE_COLUMNS
 from sparkle_data.dataset.fields import Field
 from sparkle_data.layout import parse_sample_id
-from sparkle_data.sampling.decode import BOXES_RECORD, DECODED_FIELDS, decode_sample
+from sparkle_data.sampling.decode import BOXES_RECORD, DECODED_FIELDS, SampleFiles, decode_sample
 from sparkle_data.sampling.options import DecodeOptions, Output
 
 __all__ = ["Output", "SampleLoader"]
@@ -44,15 +44,20 @@ class SampleLoader:
     fields: tuple[Field, ...]
     options: DecodeOptions = field(default_factory=DecodeOptions)
 
-    def load(self, sample_id: str, *, epoch: int = 0) -> dict[str, Any]:
-        """The sample's requested fields (see ``docs/train.md`` for shapes and dtypes)."""
+    def load(
+        self, sample_id: str, *, epoch: int = 0, files: SampleFiles | None = None
+    ) -> dict[str, Any]:
+        """The sample's requested fields (see ``docs/train.md`` for shapes and dtypes).
+
+        ``files`` serves the members instead of the catalog (read-ahead, a full pass's
+        in-memory members); the catalog still gives the table columns."""
         row = self.catalog.table.loc[sample_id]
         out: dict[str, Any] = {"sample_id": sample_id, "edit_type": str(row["edit_type"])}
         decoded = [f for f in self.fields if f in DECODED_FIELDS]
         if decoded:
             out.update(
                 decode_sample(
-                    self.catalog,
+                    self.catalog if files is None else files,
                     sample_id,
                     decoded,
                     self.options,

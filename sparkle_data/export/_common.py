@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any, Final
 from sparkle_data.export._errors import ExportError
 from sparkle_data.export._source import card_order
 from sparkle_data.export._writer import FileDigest, write_bytes
-from sparkle_data.layout import EDIT_TYPES, validate_member_path
+from sparkle_data.io.index import IndexEntry, ShardIndex
+from sparkle_data.layout import EDIT_TYPES, edit_type_of, validate_member_path
 
 if TYPE_CHECKING:
     from sparkle_data.catalog import Catalog
@@ -21,8 +22,10 @@ __all__ = [
     "SPEC_NAME",
     "check_ids",
     "edit_type_counts",
+    "export_summary",
     "extras_options",
     "prompts_of",
+    "shard_index",
     "write_extras",
 ]
 
@@ -48,8 +51,32 @@ def edit_type_counts(ids: Sequence[str]) -> dict[str, int]:
     """Ids per edit type, in card order (edit types without ids are left out)."""
     counts: dict[str, int] = dict.fromkeys(EDIT_TYPES, 0)
     for sid in ids:
-        counts[sid.split("_")[1]] += 1
+        counts[edit_type_of(sid)] += 1
     return {k: v for k, v in counts.items() if v}
+
+
+def export_summary(
+    requested: int, kept: Sequence[str], dropped: Sequence[Mapping[str, Any]], **more: Any
+) -> dict[str, Any]:
+    """An export report's summary: ``requested``, ``samples``, ``counts``, ``dropped``, more."""
+    return {
+        "requested": requested,
+        "samples": len(kept),
+        "counts": edit_type_counts(kept),
+        "dropped": list(dropped),
+        **more,
+    }
+
+
+def shard_index(shard: str, digest: FileDigest, data: Mapping[str, Any]) -> ShardIndex:
+    """The member index of a shard a unit wrote (``data`` holds its members and end offset)."""
+    return ShardIndex(
+        shard=shard,
+        shard_size=digest.size,
+        entries=tuple(IndexEntry(n, o, s) for n, o, s in data["members"]),
+        end_offset=int(data["end_offset"]),
+        sha256=digest.sha256,
+    )
 
 
 def prompts_of(catalog: Catalog, ids: Sequence[str]) -> list[str]:

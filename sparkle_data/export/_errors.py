@@ -1,16 +1,9 @@
-"""Errors of the export layer::
-
-SparkleError
-└── ExportError(ValueError)      an export that cannot be planned, resumed or pushed
+"""Errors of the export layer: :class:`~sparkle_data.errors.ExportError`, an export that
+cannot be planned, resumed or pushed (defined with the whole tree in :mod:`sparkle_data.errors`).
 """
 
 from __future__ import annotations
 
-from sparkle_data.errors import SparkleError
+from sparkle_data.errors import ExportError
 
 __all__ = ["ExportError"]
-
-
-class ExportError(SparkleError, ValueError):
-    """An export that cannot be planned (bad ids or options), resumed (the output folder
-    holds another export) or pushed (the folder is not a complete export)."""

@@ -11,7 +11,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, get_args
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, TypedDict, get_args
 
 from sparkle_data.export._common import extras_options, write_extras
 from sparkle_data.export._writer import FileDigest
@@ -23,6 +23,7 @@ __all__ = [
     "ENGINES",
     "VERIFY_MODES",
     "Engine",
+    "ExportKeywords",
     "ExportOptions",
     "Finalized",
     "Unit",
@@ -96,6 +97,18 @@ class Finalized:
     summary: Mapping[str, Any]
 
 
+class ExportKeywords(TypedDict, total=False):
+    """The seven keyword arguments every ``export_*`` front end takes (``**common``)."""
+
+    spec: SubsetSpec | None
+    extra_files: Mapping[str, str | bytes] | None
+    engine: Engine
+    workers: int | None
+    verify: Verify
+    overwrite: bool
+    progress: bool
+
+
 @dataclass(frozen=True)
 class ExportOptions:
     """The options every export takes (see :func:`~sparkle_data.export.export_kiwi`).
@@ -117,6 +130,20 @@ class ExportOptions:
             raise ValueError(
                 f"Invalid verify {self.verify!r}: must be one of {', '.join(VERIFY_MODES)}."
             )
+
+    @classmethod
+    def of(cls, function: str, keywords: Mapping[str, Any]) -> ExportOptions:
+        """The options from a front end's ``**common`` (unknown names raise ``TypeError``)."""
+        names = {f.name for f in fields(cls)}
+        for name in keywords:
+            if name not in names:
+                raise TypeError(f"{function}() got an unexpected keyword argument {name!r}")
+        return cls(**keywords)
+
+    @classmethod
+    def take(cls, keywords: dict[str, Any]) -> ExportOptions:
+        """Remove the common options from ``keywords`` (in place) and return them."""
+        return cls(**{f.name: keywords.pop(f.name) for f in fields(cls) if f.name in keywords})
 
     def with_extra_files(self, files: Mapping[str, str | bytes]) -> ExportOptions:
         """A copy with more extra files (``export_hub`` adds its dataset card)."""

@@ -51,7 +51,7 @@ from sparkle_data.export._writer import FileDigest, hash_file
 from sparkle_data.io.atomic import atomic_write_text, fsync_dir, remove_stale_temps
 
 __all__ = [
-    "MANIFEST_FORMAT",
+    "EXPORT_MANIFEST_FORMAT",
     "MANIFEST_NAME",
     "MANIFEST_VERSION",
     "STATE_DIR",
@@ -62,7 +62,7 @@ __all__ = [
 ]
 
 MANIFEST_NAME: Final = "export.json"
-MANIFEST_FORMAT: Final = "sparkle-data/export"
+EXPORT_MANIFEST_FORMAT: Final = "sparkle-data/export"
 MANIFEST_VERSION: Final = 1
 STATE_DIR: Final = ".sparkle-export"
 _EXAMPLES: Final = 5
@@ -140,7 +140,7 @@ def plan_fingerprint(kind: str, options: Mapping[str, Any], units: Sequence[Unit
         digest.update(json.dumps(obj, sort_keys=True, separators=(",", ":")).encode("utf-8"))
         digest.update(b"\n")
 
-    feed({"format": MANIFEST_FORMAT, "version": MANIFEST_VERSION, "kind": kind})
+    feed({"format": EXPORT_MANIFEST_FORMAT, "version": MANIFEST_VERSION, "kind": kind})
     feed(dict(options))
     for unit in units:
         feed({"key": unit.key, **unit.to_dict()})
@@ -188,9 +188,9 @@ def read_manifest(out: str | os.PathLike[str]) -> dict[str, Any] | None:
         raise ExportError.invalid(
             "export manifest", str(path), rule=f"unreadable ({e})", path=str(path)
         ) from e
-    if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT:
+    if not isinstance(data, dict) or data.get("format") != EXPORT_MANIFEST_FORMAT:
         raise ExportError.invalid(
-            "export manifest", str(path), rule=f"is not a {MANIFEST_FORMAT} manifest"
+            "export manifest", str(path), rule=f"is not a {EXPORT_MANIFEST_FORMAT} manifest"
         )
     if data.get("format_version") != MANIFEST_VERSION:
         raise ExportError.invalid(
@@ -286,6 +286,10 @@ class _State:
         fsync_dir(self.dir.parent)
 
 
+def _bad_folder(out: Path, rule: str, hint: str) -> ExportError:
+    return ExportError.invalid("output folder", str(out), rule=rule, hint=hint)
+
+
 def _prepare(out: Path, state: _State, *, overwrite: bool) -> dict[str, Any] | None:
     """Check what ``out`` holds; returns the manifest of the same plan, if complete."""
     out.mkdir(parents=True, exist_ok=True)
@@ -293,24 +297,22 @@ def _prepare(out: Path, state: _State, *, overwrite: bool) -> dict[str, Any] | N
     plan = state.plan()
     if manifest is not None and manifest.get("fingerprint") != state.fingerprint:
         if not overwrite:
-            raise ExportError.invalid(
-                "output folder",
-                str(out),
-                rule=f"holds a complete {manifest.get('kind')} export of another plan "
+            raise _bad_folder(
+                out,
+                f"holds a complete {manifest.get('kind')} export of another plan "
                 f"(fingerprint {str(manifest.get('fingerprint'))[:12]}, this one "
                 f"{state.fingerprint[:12]}): other ids, options or sources",
-                hint="Choose another folder, or pass overwrite=True (--overwrite) to replace it.",
+                "Choose another folder, or pass overwrite=True (--overwrite) to replace it.",
             )
         _delete_listed(out, [*manifest.get("files", {}), MANIFEST_NAME])
         manifest = None
     if plan is not None and plan.get("fingerprint") != state.fingerprint:
         if not overwrite:
-            raise ExportError.invalid(
-                "output folder",
-                str(out),
-                rule=f"holds an unfinished {plan.get('kind')} export of another plan "
+            raise _bad_folder(
+                out,
+                f"holds an unfinished {plan.get('kind')} export of another plan "
                 f"(fingerprint {str(plan.get('fingerprint'))[:12]})",
-                hint="Rerun that export to finish it, choose another folder, or pass "
+                "Rerun that export to finish it, choose another folder, or pass "
                 "overwrite=True (--overwrite) to replace it.",
             )
         _delete_listed(out, [f for r in state.journal().values() for f in r.files])
@@ -319,11 +321,10 @@ def _prepare(out: Path, state: _State, *, overwrite: bool) -> dict[str, Any] | N
     if manifest is None and plan is None and not overwrite:
         foreign = sorted(p.name for p in out.iterdir() if p.name != STATE_DIR)
         if foreign:
-            raise ExportError.invalid(
-                "output folder",
-                str(out),
-                rule=f"is not empty and holds no sparkle-data export ({', '.join(foreign[:5])})",
-                hint="Choose an empty or new folder, or pass overwrite=True (--overwrite) to "
+            raise _bad_folder(
+                out,
+                f"is not empty and holds no sparkle-data export ({', '.join(foreign[:5])})",
+                "Choose an empty or new folder, or pass overwrite=True (--overwrite) to "
                 "write into it anyway (existing files are kept unless names collide).",
             )
     remove_stale_temps(out)
@@ -332,12 +333,12 @@ def _prepare(out: Path, state: _State, *, overwrite: bool) -> dict[str, Any] | N
 
 def run_export(
     out: str | os.PathLike[str],
-    *,
     kind: str,
     units: Sequence[Unit],
     options: Mapping[str, Any],
     finalize: Callable[[list[UnitResult]], Finalized],
     common: ExportOptions,
+    *,
     unit_name: str = "file",
 ) -> ExportReport:
     """Plan, resume, run and finalize one export (see the module doc).
@@ -402,7 +403,7 @@ def run_export(
         files.update(r.files)
     files.update(final.files)
     manifest = {
-        "format": MANIFEST_FORMAT,
+        "format": EXPORT_MANIFEST_FORMAT,
         "format_version": MANIFEST_VERSION,
         "kind": kind,
         "fingerprint": fingerprint,

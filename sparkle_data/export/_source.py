@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import functools
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import IO, TYPE_CHECKING, Any
 
 from sparkle_data.errors import MissingArtifactError
@@ -49,12 +49,7 @@ class ArtifactRef:
         return f"{base}::{self.member}" if self.member is not None else base
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "path": self.path,
-            "size": self.size,
-            "member": self.member,
-            "offset": self.offset,
-        }
+        return {k: v for k, v in asdict(self).items() if k != "root"}
 
 
 @functools.lru_cache(maxsize=16)

@@ -21,7 +21,6 @@ import os
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import IO, Any, Final
 
 from sparkle_data.errors import IntegrityError
@@ -187,18 +186,13 @@ class TarWriter:
         self._out = _HashingFile(f)
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: Any) -> None:  # (type, value, traceback) of an exception or Nones
         stack, self._stack = self._stack, None
         if stack is None:
             return
-        if exc_type is None:
+        if exc[0] is None:
             self._finish()
-        stack.__exit__(exc_type, exc, tb)
+        stack.__exit__(*exc)
 
     def _file(self) -> _HashingFile:
         if self._out is None:

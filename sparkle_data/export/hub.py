@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 from sparkle_data._version import __version__
 from sparkle_data.export._common import check_ids, edit_type_counts
 from sparkle_data.export._errors import ExportError
-from sparkle_data.export._plan import Engine, ExportOptions, Verify
+from sparkle_data.export._plan import ExportOptions, Verify
 from sparkle_data.export._resume import (
     MANIFEST_NAME,
     STATE_DIR,
@@ -199,28 +199,25 @@ def export_hub(
     out: str | os.PathLike[str],
     *,
     format: HubFormat = "wds",
-    spec: SubsetSpec | None = None,
     pretty_name: str | None = None,
     license: str = "cc-by-4.0",
-    engine: Engine = "local",
-    workers: int | None = None,
-    verify: Verify = "sha256",
-    overwrite: bool = False,
-    progress: bool = True,
     **options: Any,
 ) -> ExportReport:
     """Export ``ids`` as WebDataset shards or the Sparkle layout, with a dataset card.
 
-    ``options`` go to :func:`~sparkle_data.export.export_wds` (``include_mask``,
-    ``max_shard_bytes``, ...) or :func:`~sparkle_data.export.export_sparkle` (``artifacts``,
-    ``shard_bytes``, ``previews``). The folder is ready for :func:`push_to_hub`.
+    ``options`` are the common export options (``spec``, ``engine``, ``workers``, ``verify``,
+    ``overwrite``, ``progress``: see :func:`~sparkle_data.export.export_kiwi`) and those of
+    :func:`~sparkle_data.export.export_wds` (``include_mask``, ``max_shard_bytes``, ...) or
+    :func:`~sparkle_data.export.export_sparkle` (``artifacts``, ``shard_bytes``,
+    ``previews``). The folder is ready for :func:`push_to_hub`.
     """
     from sparkle_data.export.sparkle import export_sparkle
     from sparkle_data.export.wds import JSON_FIELD, WDS_FIELDS, export_wds, wds_artifacts
 
     if format not in ("wds", "sparkle"):
         raise ValueError(f"Invalid format {format!r}: must be 'wds' or 'sparkle'.")
-    common = ExportOptions(spec, None, engine, workers, verify, overwrite, progress)
+    common = ExportOptions.take(options)
+    spec = common.spec
     fields: list[str] = []
     if format == "wds":
         keys = ("artifacts", "include_mask", "include_background", "include_canny")
@@ -288,22 +285,15 @@ def push_to_hub(
     ignore = [f"{STATE_DIR}/**", f"*{TEMP_MARK}*"]
     message = commit_message or f"Upload {manifest.get('kind')} export ({len(files)} files)"
     upload_large = getattr(api, "upload_large_folder", None)
+    where: dict[str, Any] = {
+        "repo_id": repo_id,
+        "folder_path": root,
+        "repo_type": "dataset",
+        "revision": revision,
+        "ignore_patterns": ignore,
+    }
     if large and upload_large is not None:
-        upload_large(
-            repo_id=repo_id,
-            folder_path=root,
-            repo_type="dataset",
-            revision=revision,
-            ignore_patterns=ignore,
-            private=private,
-        )
+        upload_large(**where, private=private)
         return str(api.repo_info(repo_id, repo_type="dataset", revision=revision).sha)
-    info: Any = api.upload_folder(
-        repo_id=repo_id,
-        folder_path=root,
-        repo_type="dataset",
-        revision=revision,
-        commit_message=message,
-        ignore_patterns=ignore,
-    )
+    info: Any = api.upload_folder(**where, commit_message=message)
     return str(info.oid)

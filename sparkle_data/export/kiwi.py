@@ -35,24 +35,16 @@ from __future__ import annotations
 import csv
 import io
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from sparkle_data.errors import CorruptVideoError
-from sparkle_data.export._common import (
-    check_ids,
-    edit_type_counts,
-    prompts_of,
-)
+from sparkle_data.export._common import check_ids, export_summary, prompts_of
 from sparkle_data.export._errors import ExportError
-from sparkle_data.export._plan import Engine, ExportOptions, Finalized, UnitResult, Verify
-from sparkle_data.export._resume import (
-    MANIFEST_NAME,
-    ExportReport,
-    run_export,
-)
+from sparkle_data.export._plan import ExportKeywords, ExportOptions, Finalized, UnitResult
+from sparkle_data.export._resume import MANIFEST_NAME, ExportReport, run_export
 from sparkle_data.export._source import ArtifactRef, artifact_refs, open_ref, resolve_root
 from sparkle_data.export._writer import FileDigest, write_bytes, write_stream
 from sparkle_data.io import fs as sfs
@@ -60,8 +52,9 @@ from sparkle_data.io.atomic import TEMP_MARK, fsync_dir
 from sparkle_data.layout import member_name
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
     from sparkle_data.catalog import Catalog
-    from sparkle_data.filters import SubsetSpec
     from sparkle_data.readers.video import VideoInfo
 
 __all__ = ["KIWI_COLUMNS", "KIWI_CSV", "export_kiwi"]
@@ -95,10 +88,12 @@ def _place(ref: ArtifactRef, dst: Path, *, link: bool) -> FileDigest:
 
 
 def _probe(ref: ArtifactRef, sample_id: str) -> VideoInfo:
-    from sparkle_data.readers.video import probe_video
+    """The header, after the bounded check ``verify --deep`` runs (packets counted against
+    the header, first frame decoded): a clip truncated after its header is never copied."""
+    from sparkle_data.readers.check import check_video_stream
 
     with open_ref(ref) as f:
-        return probe_video(f, name=ref.where, sample_id=sample_id)
+        return check_video_stream(f, name=ref.where, sample_id=sample_id)
 
 
 @dataclass(frozen=True)
@@ -231,13 +226,7 @@ def export_kiwi(
     reencode: bool = False,
     link: bool = False,
     on_error: KiwiOnError = "error",
-    spec: SubsetSpec | None = None,
-    extra_files: Mapping[str, str | bytes] | None = None,
-    engine: Engine = "local",
-    workers: int | None = None,
-    verify: Verify = "sha256",
-    overwrite: bool = False,
-    progress: bool = True,
+    **common: Unpack[ExportKeywords],
 ) -> ExportReport:
     """Write a Kiwi-Edit training tree for ``ids`` under ``out`` (see the module doc).
 
@@ -259,7 +248,7 @@ def export_kiwi(
         overwrite: replace another export (or write into a non-empty folder).
         progress: show a tqdm bar.
     """
-    common = ExportOptions(spec, extra_files, engine, workers, verify, overwrite, progress)
+    opts = ExportOptions.of("export_kiwi", common)
     if on_error not in ("error", "skip"):
         raise ValueError(f"Invalid on_error {on_error!r}: must be 'error' or 'skip'.")
     root = Path(out)
@@ -280,7 +269,7 @@ def export_kiwi(
         "base_prefix": prefix,
         "stage3": stage3,
         "columns": list(header),
-        **common.fingerprint_options(reserved=(KIWI_CSV, MANIFEST_NAME)),
+        **opts.fingerprint_options(reserved=(KIWI_CSV, MANIFEST_NAME)),
     }
 
     def finalize(results: list[UnitResult]) -> Finalized:
@@ -308,24 +297,15 @@ def export_kiwi(
             rows.append(row)
             kept.append(sid)
         files = {KIWI_CSV: write_bytes(root / KIWI_CSV, _csv_bytes(rows, header))}
-        files.update(common.write_extras(root))
-        summary = {
-            "requested": len(units),
-            "samples": len(kept),
-            "counts": edit_type_counts(kept),
-            "reencoded": sum(1 for r in results if r.data.get("reencoded")),
-            "dropped": dropped,
-            "csv": KIWI_CSV,
-            "base_prefix": prefix,
-        }
+        files.update(opts.write_extras(root))
+        summary = export_summary(
+            len(units),
+            kept,
+            dropped,
+            reencoded=sum(1 for r in results if r.data.get("reencoded")),
+            csv=KIWI_CSV,
+            base_prefix=prefix,
+        )
         return Finalized(files, summary)
 
-    return run_export(
-        root,
-        kind="kiwi",
-        units=units,
-        options=options,
-        finalize=finalize,
-        common=common,
-        unit_name="pair",
-    )
+    return run_export(root, "kiwi", units, options, finalize, opts, unit_name="pair")

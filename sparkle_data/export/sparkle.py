@@ -35,23 +35,16 @@ import csv
 import io
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from sparkle_data.errors import JoinError, MissingArtifactError
-from sparkle_data.export._common import (
-    check_ids,
-    edit_type_counts,
-)
+from sparkle_data.export._common import check_ids, export_summary, shard_index
 from sparkle_data.export._errors import ExportError
-from sparkle_data.export._plan import Engine, ExportOptions, Finalized, UnitResult, Verify
-from sparkle_data.export._resume import (
-    MANIFEST_NAME,
-    ExportReport,
-    run_export,
-)
+from sparkle_data.export._plan import ExportKeywords, ExportOptions, Finalized, UnitResult
+from sparkle_data.export._resume import MANIFEST_NAME, ExportReport, run_export
 from sparkle_data.export._source import ArtifactRef, artifact_refs, open_ref
 from sparkle_data.export._writer import (
     FileDigest,
@@ -62,7 +55,7 @@ from sparkle_data.export._writer import (
     write_stream,
 )
 from sparkle_data.io import fs as sfs
-from sparkle_data.io.index import IndexEntry, ShardIndex, encode_indexes
+from sparkle_data.io.index import ShardIndex, encode_indexes
 from sparkle_data.layout import (
     ARTIFACTS,
     EDIT_TYPES,
@@ -70,6 +63,7 @@ from sparkle_data.layout import (
     RECORD_FILES,
     artifact_relpath,
     artifact_spec,
+    edit_type_of,
     member_name,
     prompts_csv_path,
     prompts_metadata_path,
@@ -78,8 +72,9 @@ from sparkle_data.layout import (
 )
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
     from sparkle_data.catalog import Catalog
-    from sparkle_data.filters import SubsetSpec
 
 __all__ = ["DEFAULT_SHARD_BYTES", "SPARKLE_INDEX", "export_sparkle"]
 
@@ -261,30 +256,21 @@ def _plan_family(
     chunk_ids: list[str] = []
     chunk_refs: list[ArtifactRef] = []
     used = 0
+
+    def close() -> None:
+        path = shard_path(edit_type, artifact, len(units))
+        units.append(_ShardUnit(path, tuple(chunk_ids), tuple(chunk_refs), artifact))
+
     for sid, ref in zip(ids, refs, strict=True):
         need = tar_member_size(ref.size)
         if chunk_ids and tar_file_size(used + need) > shard_bytes:
-            units.append(
-                _ShardUnit(
-                    shard_path(edit_type, artifact, len(units)),
-                    tuple(chunk_ids),
-                    tuple(chunk_refs),
-                    artifact,
-                )
-            )
+            close()
             chunk_ids, chunk_refs, used = [], [], 0
         chunk_ids.append(sid)
         chunk_refs.append(ref)
         used += need
     if chunk_ids:
-        units.append(
-            _ShardUnit(
-                shard_path(edit_type, artifact, len(units)),
-                tuple(chunk_ids),
-                tuple(chunk_refs),
-                artifact,
-            )
-        )
+        close()
     return units
 
 
@@ -300,13 +286,7 @@ def export_sparkle(
     artifacts: Sequence[str] | None = None,
     shard_bytes: int = DEFAULT_SHARD_BYTES,
     previews: int = 0,
-    spec: SubsetSpec | None = None,
-    extra_files: Mapping[str, str | bytes] | None = None,
-    engine: Engine = "local",
-    workers: int | None = None,
-    verify: Verify = "sha256",
-    overwrite: bool = False,
-    progress: bool = True,
+    **common: Unpack[ExportKeywords],
 ) -> ExportReport:
     """Write the Sparkle layout of ``ids`` under ``out`` (see the module doc).
 
@@ -321,7 +301,7 @@ def export_sparkle(
         spec, extra_files, engine, workers, verify, overwrite, progress: as for
             :func:`~sparkle_data.export.export_kiwi`.
     """
-    common = ExportOptions(spec, extra_files, engine, workers, verify, overwrite, progress)
+    opts = ExportOptions.of("export_sparkle", common)
     if isinstance(shard_bytes, bool) or not isinstance(shard_bytes, int) or shard_bytes < 1:
         raise ValueError(f"Invalid shard_bytes {shard_bytes!r}: must be an int >= 1.")
     if isinstance(previews, bool) or not isinstance(previews, int) or previews < 0:
@@ -335,7 +315,7 @@ def export_sparkle(
         chosen = [a for a in ARTIFACTS if a in names]
     by_type: dict[str, list[str]] = {}
     for sid in ordered:
-        by_type.setdefault(sid.split("_")[1], []).append(sid)
+        by_type.setdefault(edit_type_of(sid), []).append(sid)
     inv = catalog.inventory
     units: list[Any] = []
     preview_files: dict[str, list[tuple[str, ArtifactRef]]] = {}
@@ -366,7 +346,7 @@ def export_sparkle(
         "artifacts": chosen,
         "shard_bytes": shard_bytes,
         "previews": previews,
-        **common.fingerprint_options(
+        **opts.fingerprint_options(
             reserved=(SPARKLE_INDEX, MANIFEST_NAME, "prompts", "intermediate_data"),
         ),
     }
@@ -378,39 +358,22 @@ def export_sparkle(
             if not isinstance(unit, _ShardUnit):
                 continue
             digest = result.files[unit.path]
-            indexes.append(
-                ShardIndex(
-                    shard=unit.path.rsplit("/", 1)[-1],
-                    shard_size=digest.size,
-                    entries=tuple(IndexEntry(n, o, s) for n, o, s in result.data["members"]),
-                    end_offset=int(result.data["end_offset"]),
-                    sha256=digest.sha256,
-                )
-            )
+            indexes.append(shard_index(unit.path.rsplit("/", 1)[-1], digest, result.data))
             shards.append(unit.path)
         files: dict[str, FileDigest] = {}
         if indexes:
             files[SPARKLE_INDEX] = write_bytes(root / SPARKLE_INDEX, encode_indexes(indexes))
-        files.update(common.write_extras(root))
-        summary = {
-            "requested": len(ordered),
-            "samples": len(ordered),
-            "counts": edit_type_counts(ordered),
-            "dropped": [],
-            "artifacts": chosen,
-            "shards": shards,
-            "index": SPARKLE_INDEX if indexes else None,
-        }
+        files.update(opts.write_extras(root))
+        summary = export_summary(
+            len(ordered),
+            ordered,
+            [],
+            artifacts=chosen,
+            shards=shards,
+            index=SPARKLE_INDEX if indexes else None,
+        )
         return Finalized(files, summary)
 
     if not units:
         raise ExportError.invalid("ids", list(ids)[:5], rule="select nothing to export")
-    return run_export(
-        root,
-        kind="sparkle",
-        units=units,
-        options=options,
-        finalize=finalize,
-        common=common,
-        unit_name="file",
-    )
+    return run_export(root, "sparkle", units, options, finalize, opts, unit_name="file")

@@ -39,15 +39,13 @@ from sparkle_data.errors import LayoutError
 from sparkle_data.export._common import (
     check_ids,
     edit_type_counts,
+    export_summary,
     prompts_of,
+    shard_index,
 )
 from sparkle_data.export._errors import ExportError
-from sparkle_data.export._plan import Engine, ExportOptions, Finalized, UnitResult, Verify
-from sparkle_data.export._resume import (
-    MANIFEST_NAME,
-    ExportReport,
-    run_export,
-)
+from sparkle_data.export._plan import ExportKeywords, ExportOptions, Finalized, UnitResult
+from sparkle_data.export._resume import MANIFEST_NAME, ExportReport, run_export
 from sparkle_data.export._source import ArtifactRef, artifact_refs, open_ref
 from sparkle_data.export._writer import (
     FileDigest,
@@ -56,12 +54,13 @@ from sparkle_data.export._writer import (
     tar_member_size,
     write_bytes,
 )
-from sparkle_data.io.index import IndexEntry, ShardIndex, encode_indexes
+from sparkle_data.io.index import ShardIndex, encode_indexes
 from sparkle_data.layout import ArtifactName, artifact_spec, metadata_edit_type, parse_sample_id
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
     from sparkle_data.catalog import Catalog
-    from sparkle_data.filters import SubsetSpec
 
 __all__ = [
     "DEFAULT_MAX_SHARD_BYTES",
@@ -291,13 +290,7 @@ def export_wds(
     include_canny: bool = False,
     max_shard_bytes: int = DEFAULT_MAX_SHARD_BYTES,
     max_shard_samples: int = DEFAULT_MAX_SHARD_SAMPLES,
-    spec: SubsetSpec | None = None,
-    extra_files: Mapping[str, str | bytes] | None = None,
-    engine: Engine = "local",
-    workers: int | None = None,
-    verify: Verify = "sha256",
-    overwrite: bool = False,
-    progress: bool = True,
+    **common: Unpack[ExportKeywords],
 ) -> ExportReport:
     """Write paired WebDataset shards for ``ids`` under ``out`` (see the module doc).
 
@@ -312,7 +305,7 @@ def export_wds(
         spec, extra_files, engine, workers, verify, overwrite, progress: as for
             :func:`~sparkle_data.export.export_kiwi`.
     """
-    common = ExportOptions(spec, extra_files, engine, workers, verify, overwrite, progress)
+    opts = ExportOptions.of("export_wds", common)
     _check_limit("max_shard_bytes", max_shard_bytes)
     _check_limit("max_shard_samples", max_shard_samples)
     chosen = wds_artifacts(
@@ -337,7 +330,7 @@ def export_wds(
     fields = [JSON_FIELD, *(WDS_FIELDS[a] for a in chosen)]
     options: dict[str, Any] = {
         "fields": fields,
-        **common.fingerprint_options(reserved=(SHARD_LIST, WDS_INDEX, MANIFEST_NAME)),
+        **opts.fingerprint_options(reserved=(SHARD_LIST, WDS_INDEX, MANIFEST_NAME)),
     }
 
     def finalize(results: list[UnitResult]) -> Finalized:
@@ -345,16 +338,7 @@ def export_wds(
         shards: list[dict[str, Any]] = []
         for unit, result in zip(units, results, strict=True):
             digest = result.files[unit.name]
-            entries = tuple(IndexEntry(n, o, s) for n, o, s in result.data["members"])
-            indexes.append(
-                ShardIndex(
-                    shard=unit.name,
-                    shard_size=digest.size,
-                    entries=entries,
-                    end_offset=int(result.data["end_offset"]),
-                    sha256=digest.sha256,
-                )
-            )
+            indexes.append(shard_index(unit.name, digest, result.data))
             shards.append(
                 {
                     "name": unit.name,
@@ -380,23 +364,10 @@ def export_wds(
             ),
             WDS_INDEX: write_bytes(root / WDS_INDEX, encode_indexes(indexes)),
         }
-        files.update(common.write_extras(root))
-        summary = {
-            "requested": len(ordered),
-            "samples": len(ordered),
-            "counts": edit_type_counts(ordered),
-            "dropped": [],
-            "shards": [u.name for u in units],
-            "fields": fields,
-        }
+        files.update(opts.write_extras(root))
+        summary = export_summary(
+            len(ordered), ordered, [], shards=[u.name for u in units], fields=fields
+        )
         return Finalized(files, summary)
 
-    return run_export(
-        root,
-        kind="wds",
-        units=units,
-        options=options,
-        finalize=finalize,
-        common=common,
-        unit_name="shard",
-    )
+    return run_export(root, "wds", units, options, finalize, opts, unit_name="shard")

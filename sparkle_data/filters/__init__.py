@@ -8,9 +8,10 @@ See ``docs/filters.md``::
     result = f.apply(catalog)            # mask, kept rows, per-rule counts
     f = parse_filter("paper and grounding_empty_box_share <= 0.1")
 
-Modules: ``expr`` (rules, composition, three-valued evaluation), ``parse`` (expressions and
-dicts, no ``eval``), ``preset`` (paper / strict / loose), ``result``, ``funnel`` (rejection
-statistics), ``plot`` and ``stats`` (PNG and CSV/JSON files), ``spec`` (subset specs).
+Modules: ``expr`` (rules, composition, three-valued evaluation), ``values`` (operators, rule
+values, their checks and text), ``parse`` (expressions and dicts, no ``eval``), ``preset``
+(paper / strict / loose), ``result``, ``funnel`` (rejection statistics), ``plot`` and
+``stats`` (PNG and CSV/JSON files), ``spec`` (subset specs).
 """
 
 from sparkle_data.filters._errors import FilterError, FilterSyntaxError, SubsetMismatchError
@@ -35,7 +36,7 @@ from sparkle_data.filters.parse import filter_from_dict, parse_filter
 from sparkle_data.filters.plot import plot_funnel, plot_score_histograms
 from sparkle_data.filters.preset import LOOSE, PAPER, PRESETS, STRICT, ScorePreset, get_preset
 from sparkle_data.filters.result import FilterResult, RuleCount
-from sparkle_data.filters.spec import SourceRef, SubsetSpec, ids_sha256, select_ids
+from sparkle_data.filters.spec import SourceRef, SubsetSpec, ids_sha256, subset_ids
 from sparkle_data.filters.stats import StatsFiles, write_stats
 
 __all__ = [
@@ -77,6 +78,6 @@ __all__ = [
     "plot_funnel",
     "plot_score_histograms",
     "resolve_field",
-    "select_ids",
+    "subset_ids",
     "write_stats",
 ]

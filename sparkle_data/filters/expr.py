@@ -20,11 +20,10 @@ from __future__ import annotations
 
 import abc
 import math
-import operator
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, Literal, get_args
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal
 
 import numpy as np
 
@@ -37,7 +36,16 @@ from sparkle_data.filters.field import (
     table_of,
 )
 from sparkle_data.filters.result import FilterResult, build_result
-from sparkle_data.layout import parse_edit_type, parse_sample_id
+from sparkle_data.filters.values import (
+    OP_FUNCS,
+    OPS,
+    Op,
+    Value,
+    format_number,
+    format_value,
+    normalize_values,
+    value_kind,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -65,28 +73,6 @@ __all__ = [
     "ids",
     "set_readers",
 ]
-
-Op = Literal[">=", ">", "<=", "<", "==", "!="]
-OPS: Final[tuple[Op, ...]] = get_args(Op)
-_OP_FUNCS: Final[dict[str, Callable[[Any, Any], Any]]] = {
-    ">=": operator.ge,
-    ">": operator.gt,
-    "<=": operator.le,
-    "<": operator.lt,
-    "==": operator.eq,
-    "!=": operator.ne,
-}
-
-Value = str | int | float | bool
-"""A value of an :class:`IsIn` rule."""
-
-
-def format_number(v: float) -> str:
-    """``8.0 -> '8'``, ``8.25 -> '8.25'``: the shortest text that reads back as ``v``."""
-    if float(v).is_integer() and abs(v) < 1e15:
-        return str(int(v))
-    return repr(float(v))
-
 
 @dataclass(frozen=True, slots=True)
 class Truth:
@@ -139,9 +125,9 @@ class Filter(abc.ABC):
     def to_dict(self) -> dict[str, Any]:
         """A JSON/YAML-ready dict; :meth:`from_dict` rebuilds an equal filter."""
 
-    @abc.abstractmethod
     def rules(self) -> Iterator[Filter]:
-        """The rules (leaves) in order of appearance, repeats included."""
+        """The rules (leaves) in order of appearance, repeats included (a rule: itself)."""
+        yield self
 
     def fields(self) -> tuple[str, ...]:
         """The fields the filter reads, in order of first use."""
@@ -215,6 +201,9 @@ def _flat(f: Filter, kind: type[And] | type[Or]) -> tuple[Filter, ...]:
 # ---------------------------------------------------------------------------- rules
 
 
+_HINT_TEXT: Final = "Compare text or categories with `in [...]`."
+
+
 @dataclass(frozen=True, slots=True)
 class Compare(Filter):
     """``field op value`` on a numeric column; missing or non-finite values are unknown."""
@@ -248,7 +237,7 @@ class Compare(Filter):
         values = numeric_values(ctx.table, self.field)
         finite = np.isfinite(values)
         with np.errstate(invalid="ignore"):
-            hold = _OP_FUNCS[self.op](values, self.value)
+            hold = OP_FUNCS[self.op](values, self.value)
         return Truth(finite & hold, finite & ~hold)
 
     def describe(self) -> str:
@@ -256,59 +245,6 @@ class Compare(Filter):
 
     def to_dict(self) -> dict[str, Any]:
         return {"field": self.field, "op": self.op, "value": self.value}
-
-    def rules(self) -> Iterator[Filter]:
-        yield self
-
-
-_HINT_TEXT: Final = "Compare text or categories with `in [...]`."
-_MAX_EXACT_INT: Final = 2**53
-
-
-def _python_value(v: Any) -> Value:
-    if isinstance(v, (bool, np.bool_)):
-        return bool(v)
-    if isinstance(v, (int, np.integer)):
-        if abs(int(v)) > _MAX_EXACT_INT:
-            raise FilterError.invalid("filter value", v, rule="must be within ±2**53")
-        return int(v)
-    if isinstance(v, (float, np.floating)):
-        if not math.isfinite(float(v)):
-            raise FilterError.invalid("filter value", v, rule="must be finite")
-        return float(v)
-    if isinstance(v, str):
-        return v
-    raise FilterError.invalid(
-        "filter value", v, rule="must be a string, a number or a bool", hint=None
-    )
-
-
-def _kind(v: Value) -> str:
-    if isinstance(v, bool):
-        return "bool"
-    return "str" if isinstance(v, str) else "number"
-
-
-def _normalize_values(field: str, values: Iterable[Any]) -> tuple[Value, ...]:
-    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
-        raise FilterError.invalid(
-            f"values of {field}", values, rule="must be a list of values", hint=None
-        )
-    vals = [_python_value(v) for v in values]
-    if not vals:
-        raise FilterError.invalid(f"values of {field}", vals, rule="give at least one value")
-    kinds = {_kind(v) for v in vals}
-    if len(kinds) > 1:
-        raise FilterError.invalid(
-            f"values of {field}", vals, rule="mixes strings, numbers and bools"
-        )
-    if field == "edit_type":
-        for v in vals:
-            parse_edit_type(str(v))
-    elif field == SAMPLE_ID:
-        for v in vals:
-            parse_sample_id(str(v))
-    return tuple(sorted(set(vals)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,12 +260,12 @@ class IsIn(Filter):
     def __post_init__(self) -> None:
         f = resolve_field(self.field)
         object.__setattr__(self, "field", f)
-        object.__setattr__(self, "values", _normalize_values(f, self.values))
+        object.__setattr__(self, "values", normalize_values(f, self.values))
 
     def _truth(self, ctx: EvalContext) -> Truth:
         from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
-        kind = _kind(self.values[0])
+        kind = value_kind(self.values[0])
         col = column_values(ctx.table, self.field)
         numeric = is_numeric_dtype(col.dtype) and not is_bool_dtype(col.dtype)
         if kind == "number" and numeric:
@@ -351,21 +287,12 @@ class IsIn(Filter):
         if self.field == SAMPLE_ID and len(self.values) > 6:
             shown = ", ".join(repr(v) for v in self.values[:3])
             return f"sample_id in [{shown}, ... ({len(self.values)} ids)]"
-        return f"{self.field} in [{', '.join(_literal(v) for v in self.values)}]"
+        return f"{self.field} in [{', '.join(format_value(v) for v in self.values)}]"
 
     def to_dict(self) -> dict[str, Any]:
         if self.field == SAMPLE_ID:
             return {"ids": list(self.values)}
         return {"field": self.field, "in": list(self.values)}
-
-    def rules(self) -> Iterator[Filter]:
-        yield self
-
-
-def _literal(v: Value) -> str:
-    if isinstance(v, (bool, str)):
-        return repr(v)
-    return format_number(v) if isinstance(v, float) else str(v)
 
 
 @dataclass(frozen=True, slots=True)
@@ -415,9 +342,6 @@ class Matches(Filter):
     def to_dict(self) -> dict[str, Any]:
         return {"field": self.field, "matches": self.pattern, "ignore_case": self.ignore_case}
 
-    def rules(self) -> Iterator[Filter]:
-        yield self
-
 
 @dataclass(frozen=True, slots=True)
 class IsMissing(Filter):
@@ -444,9 +368,6 @@ class IsMissing(Filter):
     def to_dict(self) -> dict[str, Any]:
         return {"field": self.field, "missing": True}
 
-    def rules(self) -> Iterator[Filter]:
-        yield self
-
 
 # ---------------------------------------------------------------------------- composition
 
@@ -466,58 +387,48 @@ def _wrap(f: Filter) -> str:
     return f"({text})" if isinstance(f, (And, Or, Not)) else text
 
 
+class _Combination(Filter):
+    """``And``/``Or``: filters joined by one word (``"and"``: true only when all are)."""
+
+    __slots__ = ()
+    filters: tuple[Filter, ...]
+    _WORD: ClassVar[Literal["and", "or"]]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "filters", _check_children(self._WORD, self.filters))
+
+    def _truth(self, ctx: EvalContext) -> Truth:
+        parts = [ctx.truth(f) for f in self.filters]
+        true, false = [p.true for p in parts], [p.false for p in parts]
+        if self._WORD == "and":
+            return Truth(np.logical_and.reduce(true), np.logical_or.reduce(false))
+        return Truth(np.logical_or.reduce(true), np.logical_and.reduce(false))
+
+    def describe(self) -> str:
+        return f" {self._WORD} ".join(_wrap(f) for f in self.filters)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {self._WORD: [f.to_dict() for f in self.filters]}
+
+    def rules(self) -> Iterator[Filter]:
+        for f in self.filters:
+            yield from f.rules()
+
+
 @dataclass(frozen=True, slots=True)
-class And(Filter):
+class And(_Combination):
     """True when every filter is true; false when any is false; else unknown."""
 
     filters: tuple[Filter, ...]
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "filters", _check_children("and", self.filters))
-
-    def _truth(self, ctx: EvalContext) -> Truth:
-        parts = [ctx.truth(f) for f in self.filters]
-        return Truth(
-            np.logical_and.reduce([p.true for p in parts]),
-            np.logical_or.reduce([p.false for p in parts]),
-        )
-
-    def describe(self) -> str:
-        return " and ".join(_wrap(f) for f in self.filters)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"and": [f.to_dict() for f in self.filters]}
-
-    def rules(self) -> Iterator[Filter]:
-        for f in self.filters:
-            yield from f.rules()
+    _WORD: ClassVar[Literal["and", "or"]] = "and"
 
 
 @dataclass(frozen=True, slots=True)
-class Or(Filter):
+class Or(_Combination):
     """True when any filter is true; false when every one is false; else unknown."""
 
     filters: tuple[Filter, ...]
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "filters", _check_children("or", self.filters))
-
-    def _truth(self, ctx: EvalContext) -> Truth:
-        parts = [ctx.truth(f) for f in self.filters]
-        return Truth(
-            np.logical_or.reduce([p.true for p in parts]),
-            np.logical_and.reduce([p.false for p in parts]),
-        )
-
-    def describe(self) -> str:
-        return " or ".join(_wrap(f) for f in self.filters)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"or": [f.to_dict() for f in self.filters]}
-
-    def rules(self) -> Iterator[Filter]:
-        for f in self.filters:
-            yield from f.rules()
+    _WORD: ClassVar[Literal["and", "or"]] = "or"
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -39,15 +39,7 @@ class RuleCount:
         return self.missing + self.failed
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "rule": self.rule,
-            "field": self.field,
-            "total": self.total,
-            "passed": self.passed,
-            "missing": self.missing,
-            "failed": self.failed,
-            "removed": self.removed,
-        }
+        return {**asdict(self), "removed": self.removed}
 
 
 @dataclass(frozen=True, eq=False)

@@ -47,7 +47,7 @@ __all__ = [
     "SourceRef",
     "SubsetSpec",
     "ids_sha256",
-    "select_ids",
+    "subset_ids",
 ]
 
 SPEC_FORMAT: Final = "sparkle-data/subset"
@@ -105,7 +105,7 @@ def _rank(seed: int, sample_id: str) -> bytes:
     return hashlib.sha256(f"{seed}:{sample_id}".encode()).digest()
 
 
-def select_ids(
+def subset_ids(
     source: Any,
     filter: Filter | None = None,
     *,
@@ -252,7 +252,7 @@ class SubsetSpec:
         """The selected ids, sorted. With ``verify`` (default), raise
         :class:`SubsetMismatchError` when they differ from the recorded counts or sha256.
         """
-        ids = select_ids(
+        ids = subset_ids(
             source,
             self.filter,
             population=self.population,

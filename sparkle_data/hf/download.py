@@ -22,17 +22,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sparkle_data.errors import IntegrityError, MissingArtifactError
+from sparkle_data.errors import CorruptDownloadWarning, IntegrityError, MissingArtifactError
 from sparkle_data.io.cache import cache_path
 
 __all__ = ["CorruptDownloadWarning", "Expected", "download_files", "expected_files", "verify_file"]
 
 _PATHS_INFO_BATCH = 200
 _CHUNK = 1 << 20
-
-
-class CorruptDownloadWarning(UserWarning):
-    """A cached file failed its integrity check and is downloaded again."""
 
 
 @dataclass(frozen=True, slots=True)

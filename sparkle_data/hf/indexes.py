@@ -19,10 +19,10 @@ import warnings
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
 from urllib.parse import unquote
 
-from sparkle_data.errors import MissingArtifactError
+from sparkle_data.errors import MissingArtifactError, StaleIndexWarning
 from sparkle_data.io import fs as sfs
 from sparkle_data.io.index import (
     ShardIndex,
@@ -31,7 +31,7 @@ from sparkle_data.io.index import (
     read_indexes,
     write_indexes,
 )
-from sparkle_data.io.remote import HTTPRangeFileSystem
+from sparkle_data.io.remote import HTTPRangeFileSystem, RetryPolicy
 from sparkle_data.layout import (
     ARTIFACTS,
     EDIT_TYPES,
@@ -51,6 +51,8 @@ if TYPE_CHECKING:
     from fsspec.spec import AbstractFileSystem
 
     from sparkle_data.catalog import Catalog
+    from sparkle_data.catalog.duplicates import DuplicateRule
+    from sparkle_data.policy import OnError
 
 __all__ = [
     "DEFAULT_INDEX_PATH",
@@ -71,10 +73,6 @@ _HF_URL: Final = re.compile(
     r"hf://datasets/(?P<repo>[^/@]+/[^/@]+)(?:@(?P<rev>[^/]+))?(?:/(?P<sub>.*))?"
 )
 _MAX_PROBED_PARTS: Final = 1000
-
-
-class StaleIndexWarning(UserWarning):
-    """Entries of a published index did not match their shards and were rebuilt."""
 
 
 @dataclass(frozen=True)
@@ -423,29 +421,30 @@ def root_catalog(
     max_workers: int = 8,
     progress: bool = True,
     cache_dir: str | os.PathLike[str] | None = None,
+    on_error: OnError = "error",
+    max_skips: int | None = None,
+    duplicates: DuplicateRule = "error",
+    retry: RetryPolicy | None = None,
 ) -> Catalog:
     """The catalog of ``root`` restricted to the prompts, records and ``artifacts`` (shards
     and loose files) of ``edit_types``: shards of other artifacts are neither listed nor
-    indexed. Same table as :func:`sparkle_data.catalog.build_catalog`; reads go through the
-    root's filesystem (its token)."""
-    from sparkle_data.catalog import Catalog
-    from sparkle_data.catalog.inventory import scan_inventory
-    from sparkle_data.catalog.table import build_table
-    from sparkle_data.policy import SkipReport
+    indexed. The start-up path of :func:`sparkle_data.catalog.build_catalog` (one listing,
+    the published index, the start-up cache); reads go through the root's filesystem (its
+    token). ``on_error``/``max_skips``/``duplicates`` as in ``build_catalog``."""
+    from sparkle_data.catalog import build_catalog
 
-    ets = _check_types(edit_types)
-    files = list_files(root, edit_types=ets, artifacts=artifacts)
-    inv = scan_inventory(root.base, edit_types=ets, files=files, fs=root.fs)
-    indexes: dict[str, Any] = {}
-    if index_shards:
-        indexes = resolve_indexes(
-            root,
-            list(inv.shards),
-            index_file=index_file,
-            max_workers=max_workers,
-            progress=progress,
-            cache_dir=cache_dir,
-        )
-    report = SkipReport(on_error="error")
-    table = build_table(inv, root.fs, root.base, indexes, report)
-    return Catalog(inv.root, table, inv, indexes, report, root.fs, root.base)
+    return build_catalog(
+        root.base,
+        fs=root.fs,
+        edit_types=_check_types(edit_types),
+        artifacts=_check_artifacts(artifacts),
+        index_file=index_file,
+        index_shards=index_shards,
+        max_workers=max_workers,
+        progress=progress,
+        cache_dir=cache_dir,
+        on_error=on_error,
+        max_skips=max_skips,
+        duplicates=duplicates,
+        retry=retry,
+    )

@@ -30,15 +30,18 @@ from sparkle_data.hf.rows import (
     Media,
     RowGenerator,
     RowSpec,
-    check_fields,
+    check_row_fields,
     parse_name,
     select_ids,
 )
 from sparkle_data.io import fs as sfs
+from sparkle_data.io.retry import RetryPolicy
 from sparkle_data.layout import parse_shard_name
 
 if TYPE_CHECKING:
     from sparkle_data.catalog import Catalog
+    from sparkle_data.catalog.duplicates import DuplicateRule
+    from sparkle_data.policy import OnError
     from sparkle_data.sampling import BoxFrames, FrameMismatch, FrameSampler, Resize
 
 __all__ = ["DecodeTransform", "load_dataset"]
@@ -84,12 +87,19 @@ def load_dataset(
     num_proc: int | None = None,
     max_workers: int = 8,
     progress: bool = True,
+    on_error: OnError = "error",
+    max_skips: int | None = None,
+    duplicates: DuplicateRule = "error",
+    retry: RetryPolicy | None = None,
 ) -> Any:
     """Load Sparkle pairs as a 🤗 dataset.
 
     ``path``: a Hub repo id (``"stdKonjac/Sparkle"``), ``hf://datasets/{repo}[@rev][/folder]``,
-    a local root (download or extracted tree) or any fsspec/``https://`` root. Hub revisions
-    (``revision=`` or ``@rev``) are pinned to their commit sha first.
+    a local root (download or extracted tree) or any fsspec/``http(s)://`` root. Hub revisions
+    (``revision=`` or ``@rev``) are pinned to their commit sha first. The catalog is built by
+    the start-up path every front end shares (``docs/io.md``: one listing, the published
+    index, only the requested fields' shards, a disk cache). ``retry`` (a
+    :class:`~sparkle_data.io.remote.RetryPolicy`) sets retries and timeouts of remote reads.
 
     ``name``: ``"all"`` or an edit type (the card's config names); a list or a comma-separated
     string selects several. ``ids`` / ``where`` (a predicate on the
@@ -114,6 +124,11 @@ def load_dataset(
     access (``set_transform``). ``index_file`` is a published member index (see
     :func:`~sparkle_data.hf.fetch_indexes`); by default ``indexes/sparkle.sparkle-index`` of the
     root is used when present, else shards are indexed by header reads (cached).
+
+    ``on_error="skip"`` (bounded by ``max_skips``) skips a bad record line, CSV row or damaged
+    shard while the root is catalogued instead of failing (``docs/reliability.md``);
+    ``duplicates`` picks the copy of an id held by two shards (``"first"``/``"last"``; default
+    ``"error"``).
     """
     from sparkle_data.hf.features import check_datasets_version
 
@@ -125,7 +140,7 @@ def load_dataset(
         from sparkle_data.sampling import DecodeOptions
 
         decoding = DecodeOptions(frames, resize, frame_mismatch, box_frames, output="numpy")
-    spec = RowSpec(check_fields(fields, decode=decode), media, decode, decoding)
+    spec = RowSpec(check_row_fields(fields, decode=decode), media, decode, decoding)
     if media not in ("video", "binary"):
         raise ValueError(f"Invalid media {media!r}: must be 'video' or 'binary'.")
     root = open_root(path, revision=revision, token=token)
@@ -133,6 +148,10 @@ def load_dataset(
         "index_file": index_file,
         "max_workers": max_workers,
         "progress": progress,
+        "on_error": on_error,
+        "max_skips": max_skips,
+        "duplicates": duplicates,
+        "retry": retry,
     }
     if streaming:
         catalog = root_catalog(root, edit_types=edit_types, artifacts=_artifacts(spec), **options)
@@ -207,6 +226,10 @@ def _downloaded_catalog(
     index_file: str | None,
     max_workers: int,
     progress: bool,
+    on_error: OnError = "error",
+    max_skips: int | None = None,
+    duplicates: DuplicateRule = "error",
+    retry: RetryPolicy | None = None,
 ) -> Catalog:
     """Download what the selection needs from a Hub root; the catalog of the local snapshot."""
     from sparkle_data.hf.download import download_files
@@ -214,7 +237,10 @@ def _downloaded_catalog(
     if root.repo_id is None or root.revision is None:
         raise ValueError(f"{root.location} is not a Hub repo")
     artifacts = _artifacts(spec)
-    base = root_catalog(root, edit_types=edit_types, artifacts=(), index_shards=False)
+    lenient: dict[str, Any] = {"on_error": on_error, "max_skips": max_skips}
+    base = root_catalog(
+        root, edit_types=edit_types, artifacts=(), index_shards=False, **lenient
+    )
     selected = select_ids(base, edit_types=edit_types, ids=ids, where=where)
     inv = base.inventory
     needed: set[str] = {*inv.prompts.values(), *inv.metadata.values(), *inv.records.values()}
@@ -232,6 +258,9 @@ def _downloaded_catalog(
             index_file=index_file,
             max_workers=max_workers,
             progress=progress,
+            duplicates=duplicates,
+            retry=retry,
+            **lenient,
         )
         rows = located.table.loc[list(selected)]
         for a in artifacts:  # what Catalog.locate picks: the loose file, else the shard
@@ -254,6 +283,9 @@ def _downloaded_catalog(
         artifacts=artifacts,
         max_workers=max_workers,
         progress=progress,
+        on_error=on_error,
+        max_skips=max_skips,
+        duplicates=duplicates,
     )
 
 

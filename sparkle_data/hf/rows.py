@@ -48,7 +48,7 @@ from sparkle_data.layout import ARTIFACTS, EDIT_TYPES, parse_edit_type
 if TYPE_CHECKING:
     from sparkle_data.catalog.model import Catalog
     from sparkle_data.dataset.sample import SampleLoader
-    from sparkle_data.sampling import DecodeOptions
+    from sparkle_data.sampling import DecodeOptions, SampleFiles
 
 __all__ = [
     "DEFAULT_FIELDS",
@@ -63,7 +63,7 @@ __all__ = [
     "Media",
     "RowGenerator",
     "RowSpec",
-    "check_fields",
+    "check_row_fields",
     "group_ids",
     "parse_name",
     "select_ids",
@@ -72,7 +72,7 @@ __all__ = [
 Media = Literal["video", "binary"]
 
 
-def check_fields(fields: Sequence[str] | str, *, decode: bool) -> tuple[str, ...]:
+def check_row_fields(fields: Sequence[str] | str, *, decode: bool) -> tuple[str, ...]:
     """Validate and de-duplicate requested fields, keeping their order."""
     if isinstance(fields, str):
         fields = [fields]
@@ -229,17 +229,31 @@ class RowGenerator:
             self._sample_loader().prepare([sid for ids in self.groups.values() for sid in ids])
 
     def __call__(self, shard_ids: Sequence[str]) -> Iterator[Mapping[str, Any]]:
-        for key in shard_ids:
-            for sid in self.groups[key]:
-                yield self.row(sid)
+        ids = [sid for key in shard_ids for sid in self.groups[key]]
+        files = None
+        if self.spec.loaded_columns:
+            # remote roots: fetch the next rows' members while this one is decoded
+            from sparkle_data.dataset.readahead import open_read_ahead
 
-    def row(self, sample_id: str) -> Mapping[str, Any]:
+            files = open_read_ahead(self.catalog, self.spec.file_fields, ids, None)
+        try:
+            for i, sid in enumerate(ids):
+                if files is not None:
+                    files.advance(i)
+                yield self.row(sid, files)
+        finally:
+            if files is not None:
+                files.close()
+
+    def row(self, sample_id: str, files: SampleFiles | None = None) -> Mapping[str, Any]:
         cheap = self._cheap(sample_id)
         if not self.spec.loaded_columns:
             return cheap
         if self.lazy:
-            return LazyRow(cheap, self.spec.columns, lambda: self._files(sample_id))
-        return {**cheap, **self._files(sample_id)}
+            # loaded when a column is read: from the read-ahead while the row is current,
+            # else read then (files.open falls back to the catalog)
+            return LazyRow(cheap, self.spec.columns, lambda: self._files(sample_id, files))
+        return {**cheap, **self._files(sample_id, files)}
 
     def _cheap(self, sample_id: str) -> dict[str, Any]:
         row = self.catalog.table.loc[sample_id]
@@ -256,13 +270,17 @@ class RowGenerator:
                 out[c] = _score(row.get(c))
         return out
 
-    def _files(self, sample_id: str) -> dict[str, Any]:
+    def _files(self, sample_id: str, files: SampleFiles | None = None) -> dict[str, Any]:
         self.loads += 1
         if self.spec.decode:
-            return self.decoded(sample_id)
+            return self.decoded(sample_id, files)
         out: dict[str, Any] = {}
         for f in self.spec.file_fields:
-            data = self.catalog.read_bytes(sample_id, f)
+            if files is None:
+                data = self.catalog.read_bytes(sample_id, f)
+            else:
+                with files.open(sample_id, f) as fh:
+                    data = fh.read()
             if f in MASK_FIELDS or self.spec.media == "binary":
                 out[f] = data
             else:
@@ -283,8 +301,9 @@ class RowGenerator:
             )
         return self._loader
 
-    def decoded(self, sample_id: str) -> dict[str, Any]:
+    def decoded(self, sample_id: str, files: SampleFiles | None = None) -> dict[str, Any]:
         """The decoded columns of one sample (``decode=True``): numpy arrays, decoded by
-        :func:`~sparkle_data.sampling.decode_sample` (through the dataset's loader)."""
-        sample = self._sample_loader().load(sample_id)
+        :func:`~sparkle_data.sampling.decode_sample` (through the dataset's loader);
+        ``files`` serves the members (read-ahead) instead of the catalog."""
+        sample = self._sample_loader().load(sample_id, files=files)
         return {c: sample[c] for c in self.spec.loaded_columns}

@@ -15,13 +15,11 @@ import os
 from pathlib import Path
 from typing import Final
 
+from sparkle_data.errors import IndexCacheWarning
+
 __all__ = ["CACHE_ENV", "IndexCacheWarning", "cache_dir", "cache_path"]
 
 CACHE_ENV: Final = "SPARKLE_DATA_CACHE"
-
-
-class IndexCacheWarning(UserWarning):
-    """A cached file was unreadable or corrupt and has been rebuilt (or could not be written)."""
 
 
 def cache_dir(override: str | os.PathLike[str] | None = None) -> Path:

@@ -28,6 +28,7 @@ from fsspec.spec import AbstractFileSystem
 from sparkle_data.io.httpfs import HTTPRangeFileSystem
 from sparkle_data.io.location import is_hf, is_http, location_of, resolve_fsspec
 from sparkle_data.io.rangefile import DEFAULT_BLOCK_SIZE, RangeFile
+from sparkle_data.io.regular import check_regular, open_regular
 from sparkle_data.io.retry import call_with_retries
 from sparkle_data.layout import validate_member_path
 
@@ -100,7 +101,7 @@ def open_binary(
     """A seekable binary file: ``open(path, "rb")`` locally, a :class:`RangeFile` elsewhere."""
     fs, path = _fs_path(location, fs)
     if is_local(fs):
-        return open(path, "rb")
+        return open_regular(path)
     return RangeFile(path, fs=fs, block_size=block_size)  # type: ignore[return-value]
 
 
@@ -109,7 +110,7 @@ def info(location: str | os.PathLike[str], *, fs: AbstractFileSystem | None = No
     fs, path = _fs_path(location, fs)
     where = unresolve(fs, path)
     if is_local(fs):
-        st = os.stat(path)
+        st = check_regular(path)
         return FileInfo(where, st.st_size, etag=f"mtime-ns:{st.st_mtime_ns}")
     if isinstance(fs, HTTPRangeFileSystem):
         meta = fs.info(path)

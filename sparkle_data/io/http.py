@@ -12,7 +12,13 @@
   proxy, ``https://`` ones tunnelled (``CONNECT``).
 * **TLS** verifies certificates against the system trust store.
 * **Redirects** (301, 302, 303, 307, 308; up to :data:`MAX_REDIRECTS`) are followed here,
-  with the same method and headers (a ``Range`` stays a ``Range``).
+  with the same method and headers (a ``Range`` stays a ``Range``). Where a redirect led is
+  **remembered** per URL (the Hub's ``resolve`` URL -> its CDN URL) for
+  :data:`REDIRECT_TTL` seconds, less when the redirect says ``Cache-Control: max-age`` or the
+  target URL carries an ``Expires=`` timestamp (signed CDN URLs), never with ``no-store``.
+  Later requests go straight to the target; a ``401``/``403``/``404``/``410``, another
+  redirect or a transport error from it forgets the entry and resolves the original URL
+  again (once).
 * **Timeouts**: ``timeout`` seconds for the connection and for each socket read.
 
 Retrying is not done here (urllib3's own retries are off): :mod:`sparkle_data.io.retry` decides.
@@ -30,10 +36,12 @@ import os
 import re
 import ssl
 import threading
+import time
 import urllib.request
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Final
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import parse_qs, urljoin, urlsplit
 
 import urllib3
 from urllib3.connection import HTTPConnection, HTTPSConnection
@@ -45,16 +53,20 @@ from sparkle_data._version import __version__
 from sparkle_data.io.retry import final_error
 
 __all__ = [
+    "MAX_CACHED_REDIRECTS",
     "MAX_ORIGINS",
     "MAX_REDIRECTS",
     "POOL_SIZE",
+    "REDIRECT_TTL",
     "USER_AGENT",
     "HTTPStatusError",
     "Response",
+    "clear_redirects",
     "close_connections",
     "connections_opened",
     "finish",
     "proxy_for",
+    "redirect_stats",
     "request",
     "transport_error",
 ]
@@ -65,7 +77,13 @@ MAX_ORIGINS: Final = 8
 """Origins (scheme, host, port) whose pools are kept; the least recently used is dropped."""
 POOL_SIZE: Final = 16
 """Idle keep-alive connections kept per origin (more may be open at once; extras are closed)."""
+REDIRECT_TTL: Final = 300.0
+"""Seconds a followed redirect is reused at most (the answer may ask for less)."""
+MAX_CACHED_REDIRECTS: Final = 4096
+"""Redirect targets remembered per process (the least recently used is dropped)."""
 _REDIRECT_STATUSES: Final = frozenset({301, 302, 303, 307, 308})
+_STALE_TARGET_STATUSES: Final = frozenset({401, 403, 404, 410})
+_EXPIRY_MARGIN: Final = 30.0
 _DRAIN_LIMIT: Final = 1 << 16
 
 Response = urllib3.BaseHTTPResponse
@@ -131,11 +149,27 @@ class _Pools:
 _POOLS = _Pools()
 
 
+@dataclass
+class _Redirects:
+    """Where redirects led: original URL -> (target URL, monotonic expiry), and counters."""
+
+    entries: OrderedDict[str, tuple[str, float]] = field(default_factory=OrderedDict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    hits: int = 0
+    resolved: int = 0
+    dropped: int = 0
+
+
+_REDIRECTS = _Redirects()
+
+
 def _forget_pools_in_child() -> None:
-    """After ``fork``: drop (never close) the parent's connections; the child opens its own."""
-    global _POOLS, _OPENED
+    """After ``fork``: drop (never close) the parent's connections; the child opens its own.
+    Remembered redirects are kept (they are data, not sockets), under a fresh lock."""
+    global _POOLS, _OPENED, _REDIRECTS
     _POOLS = _Pools()
     _OPENED = _Opened()
+    _REDIRECTS = _Redirects(entries=OrderedDict(_REDIRECTS.entries))
 
 
 os.register_at_fork(after_in_child=_forget_pools_in_child)
@@ -173,6 +207,76 @@ def close_connections() -> None:
 def connections_opened() -> int:
     """TCP connections this process has opened for HTTP(S) reads (a keep-alive measure)."""
     return _OPENED.count
+
+
+def redirect_stats() -> dict[str, int]:
+    """This process's redirect cache: ``hits`` (requests sent straight to a remembered
+    target), ``resolved`` (redirect chains followed and remembered), ``dropped`` (targets
+    forgotten after a 401/403/404/410 or a new redirect) and ``cached`` (entries now)."""
+    r = _REDIRECTS
+    with r.lock:
+        return {
+            "hits": r.hits,
+            "resolved": r.resolved,
+            "dropped": r.dropped,
+            "cached": len(r.entries),
+        }
+
+
+def clear_redirects() -> None:
+    """Forget every remembered redirect target (and reset :func:`redirect_stats`)."""
+    global _REDIRECTS
+    _REDIRECTS = _Redirects()
+
+
+def _cached_target(url: str) -> str | None:
+    r = _REDIRECTS
+    now = time.monotonic()
+    with r.lock:
+        found = r.entries.get(url)
+        if found is None:
+            return None
+        if found[1] <= now:
+            del r.entries[url]
+            return None
+        r.entries.move_to_end(url)
+        r.hits += 1
+        return found[0]
+
+
+def _forget_target(url: str) -> None:
+    r = _REDIRECTS
+    with r.lock:
+        if r.entries.pop(url, None) is not None:
+            r.dropped += 1
+
+
+def _redirect_lifetime(response: Response, target: str) -> float:
+    """Seconds the redirect to ``target`` may be reused (0: not at all)."""
+    ttl = REDIRECT_TTL
+    control = (response.headers.get("Cache-Control") or "").lower()
+    if "no-store" in control or "no-cache" in control or "private=" in control:
+        return 0.0
+    age = re.search(r"max-age\s*=\s*(\d+)", control)
+    if age:
+        ttl = min(ttl, float(age.group(1)))
+    query = parse_qs(urlsplit(target).query)
+    expires = (query.get("Expires") or query.get("expires") or [""])[0]
+    if expires.isdigit():  # a signed CDN URL valid until this Unix time
+        ttl = min(ttl, float(expires) - time.time() - _EXPIRY_MARGIN)
+    return max(0.0, ttl)
+
+
+def _remember(url: str, target: str, lifetime: float) -> None:
+    r = _REDIRECTS
+    with r.lock:
+        r.resolved += 1
+        if lifetime <= 0:
+            return
+        r.entries[url] = (target, time.monotonic() + lifetime)
+        r.entries.move_to_end(url)
+        while len(r.entries) > MAX_CACHED_REDIRECTS:
+            r.entries.popitem(last=False)
 
 
 def proxy_for(url: str) -> str | None:
@@ -269,9 +373,30 @@ def request(
 ) -> tuple[Response, str]:
     """Send one request, following redirects; returns ``(response, final url)``.
 
-    The body is not read: the caller reads it (``response.read(n, decode_content=False)``)
-    and then calls :func:`finish`.
+    A URL whose redirect was followed before is sent straight to the remembered target
+    while it is valid (see the module docstring). The body is not read: the caller reads it
+    (``response.read(n, decode_content=False)``) and then calls :func:`finish`.
     """
+    target = _cached_target(url)
+    if target is not None:
+        try:
+            response = _send(method, target, headers, timeout)
+        except OSError:  # the target host is gone or stalls: ask the original URL again
+            _forget_target(url)
+            return _follow(method, url, headers, timeout)
+        status = response.status
+        if status not in _STALE_TARGET_STATUSES and status not in _REDIRECT_STATUSES:
+            return response, target
+        finish(response)  # expired signature, moved file, ...: resolve the original again
+        _forget_target(url)
+    return _follow(method, url, headers, timeout)
+
+
+def _follow(
+    method: str, url: str, headers: dict[str, str], timeout: float
+) -> tuple[Response, str]:
+    first = url
+    lifetime = REDIRECT_TTL
     for _ in range(MAX_REDIRECTS + 1):
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -283,6 +408,9 @@ def request(
                 return response, url
             finish(response)
             url = urljoin(url, location)
+            lifetime = min(lifetime, _redirect_lifetime(response, url))
             continue
+        if url != first and response.status < 300:
+            _remember(first, url, lifetime)
         return response, url
     raise final_error(f"Too many redirects (> {MAX_REDIRECTS}) for {url}", url=url, offset=0)

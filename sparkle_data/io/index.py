@@ -39,18 +39,22 @@ from sparkle_data.errors import IntegrityError, MissingArtifactError
 from sparkle_data.io.atomic import atomic_write_bytes
 from sparkle_data.io.cache import IndexCacheWarning, cache_path
 from sparkle_data.io.fs import FileInfo, info, is_local, resolve, unresolve
-from sparkle_data.io.remote import DEFAULT_BLOCK_SIZE, RangeFile, read_range
+from sparkle_data.io.regular import open_regular
+from sparkle_data.io.remote import DEFAULT_BLOCK_SIZE, RangeFile, RetryPolicy, read_range
 from sparkle_data.io.safetar import BLOCK_SIZE, padded_size, scan_tar
+from sparkle_data.io.source import FileObjectSource, LocalSource
 from sparkle_data.layout import parse_member_name, parse_shard_name
 from sparkle_data.policy import SkipReport
 
 __all__ = [
+    "CHECKSUM_RETRIES",
     "FORMAT_NAME",
     "FORMAT_VERSION",
     "INDEX_SUFFIX",
+    "READ_VERSIONS",
     "IndexEntry",
-    "MemberFile",
     "ShardIndex",
+    "add_checksums",
     "build_index",
     "build_indexes",
     "decode_indexes",
@@ -62,13 +66,19 @@ __all__ = [
     "read_index",
     "read_indexes",
     "read_member",
+    "verify_member",
     "verify_shard",
     "write_index",
     "write_indexes",
 ]
 
 FORMAT_NAME: Final = "sparkle-data/tar-index"
-FORMAT_VERSION: Final = 1
+FORMAT_VERSION: Final = 2
+"""Newest container version written: 2 when any entry has a checksum, else 1 (which every
+reader of version 1 understands). Readers accept 1 and 2."""
+READ_VERSIONS: Final = (1, 2)
+CHECKSUM_RETRIES: Final = 2
+"""Re-reads of a member whose bytes do not match its checksum before :class:`IntegrityError`."""
 MAGIC: Final = b"SPRKLIDX"
 INDEX_SUFFIX: Final = ".sparkle-index"
 """File name suffix of index files (``{shard}.sparkle-index`` for one shard)."""
@@ -77,7 +87,7 @@ INDEX_READ_AHEAD: Final = 8 * 1024
 _CHECKSUM_SIZE: Final = 32
 _NAME_RE_DIGITS: Final = 6
 
-Source = str | os.PathLike[str] | IO[bytes]
+ShardInput = str | os.PathLike[str] | IO[bytes]
 
 
 # --------------------------------------------------------------------------- records
@@ -85,11 +95,15 @@ Source = str | os.PathLike[str] | IO[bytes]
 
 @dataclass(frozen=True, slots=True)
 class IndexEntry:
-    """Where one member's bytes are in its shard."""
+    """Where one member's bytes are in its shard (and, optionally, their CRC-32)."""
 
     name: str
     offset: int
     size: int
+    crc32: int | None = field(default=None, compare=False)
+    """CRC-32 (``zlib.crc32``) of the member's bytes, when the index was built from local bytes
+    with checksums (``sparkle-data index --checksums``); every read through the index then
+    verifies it. Not part of equality (two entries at the same place are the same entry)."""
 
     @property
     def end(self) -> int:
@@ -219,14 +233,14 @@ def _open_for_scan(
     fs: AbstractFileSystem, path: str, finfo: FileInfo, block_size: int
 ) -> IO[bytes]:
     if is_local(fs):
-        return open(path, "rb", buffering=0)
+        return open_regular(path, buffering=0, what="shard")
     return RangeFile(  # type: ignore[return-value]
         path, fs=fs, file_size=finfo.size, etag=finfo.etag, block_size=block_size
     )
 
 
 def build_index(
-    source: Source,
+    source: ShardInput,
     *,
     shard_name: str | None = None,
     fs: AbstractFileSystem | None = None,
@@ -282,7 +296,7 @@ def build_index(
 
 
 def verify_shard(
-    source: Source,
+    source: ShardInput,
     index: ShardIndex,
     *,
     fs: AbstractFileSystem | None = None,
@@ -364,27 +378,82 @@ def _compare(where: str, index: ShardIndex, found: list[IndexEntry], end: int | 
 
 
 def read_member(
-    source: Source, entry: IndexEntry, *, fs: AbstractFileSystem | None = None
+    source: ShardInput,
+    entry: IndexEntry,
+    *,
+    fs: AbstractFileSystem | None = None,
+    policy: RetryPolicy | None = None,
 ) -> bytes:
-    """The member's bytes: one ranged read (one ``pread`` locally), length checked."""
+    """The member's bytes: one ranged read (one ``pread`` locally), length checked, and
+    checked against ``entry.crc32`` when the index has checksums (a mismatch is read again
+    up to :data:`CHECKSUM_RETRIES` times, then :class:`IntegrityError` naming the member)."""
     if isinstance(source, (str, os.PathLike)):
-        try:
-            return read_range(source, entry.offset, entry.size, fs=fs)
-        except IntegrityError as e:
-            raise IntegrityError(
-                f"{e} (member {entry.name}: {entry.size} bytes at {entry.offset})",
-                path=e.path or os.fspath(source),
+        where = os.fspath(source)
+
+        def read() -> bytes:
+            try:
+                if policy is None:
+                    return read_range(source, entry.offset, entry.size, fs=fs)
+                return read_range(
+                    source,
+                    entry.offset,
+                    entry.size,
+                    fs=fs,
+                    retries=policy.retries,
+                    backoff=policy.backoff,
+                    timeout=policy.timeout,
+                )
+            except IntegrityError as e:
+                raise IntegrityError(
+                    f"{e} (member {entry.name}: {entry.size} bytes at {entry.offset})",
+                    path=e.path or where,
+                    member=entry.name,
+                ) from e
+
+        return verify_member(read, entry, where=where)
+    f = source
+    name = str(getattr(f, "name", "<file>"))
+
+    def read_open() -> bytes:
+        f.seek(entry.offset)
+        data = _read_exact(f, entry.size)
+        if len(data) != entry.size:
+            raise IntegrityError.invalid(
+                "member size",
+                len(data),
+                rule=f"the index says {entry.size} bytes at {entry.offset} (truncated shard?)",
+                path=name,
                 member=entry.name,
-            ) from e
-    source.seek(entry.offset)
-    data = _read_exact(source, entry.size)
-    if len(data) != entry.size:
+            )
+        return data
+
+    return verify_member(read_open, entry, where=name)
+
+
+def verify_member(read: Callable[[], bytes], entry: IndexEntry, *, where: str) -> bytes:
+    """``read()`` checked against ``entry.crc32`` (no check without one): a mismatch reads
+    again, up to :data:`CHECKSUM_RETRIES` times, then raises :class:`IntegrityError` naming
+    the member and its sample."""
+    data = read()
+    if entry.crc32 is None:
+        return data
+    attempts = 1
+    got = zlib.crc32(data)
+    while got != entry.crc32 and attempts <= CHECKSUM_RETRIES:
+        data = read()
+        attempts += 1
+        got = zlib.crc32(data)
+    if got != entry.crc32:
         raise IntegrityError.invalid(
-            "member size",
-            len(data),
-            rule=f"the index says {entry.size} bytes at {entry.offset} (truncated shard?)",
-            path=str(getattr(source, "name", "<file>")),
+            "member checksum",
+            f"crc32 {got:08x}",
+            rule=f"the index says crc32 {entry.crc32:08x} for these {entry.size} bytes at "
+            f"{entry.offset} ({attempts} reads; the bytes were damaged on the way or the shard "
+            "changed)",
+            hint="Re-download the shard, or rebuild the index if the shard was replaced.",
+            path=where,
             member=entry.name,
+            sample_id=entry.sample_id,
         )
     return data
 
@@ -400,103 +469,96 @@ def _read_exact(f: IO[bytes], n: int) -> bytes:
     return b"".join(chunks)
 
 
-class MemberFile(io.RawIOBase):
-    """A bounded, seekable, read-only view of ``[start, start + size)`` of another file.
-
-    Reads never go past the member; an underlying file that ends early raises
-    :class:`IntegrityError` instead of returning short data.
-    """
-
-    def __init__(
-        self, fileobj: IO[bytes], start: int, size: int, *, name: str, owns: bool = False
-    ) -> None:
-        super().__init__()
-        self._f = fileobj
-        self.start = start
-        self.size = size
-        self._name = name
-        self._owns = owns
-        self._pos = 0
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self.size}.get(whence)
-        if base is None:
-            raise ValueError(f"Invalid whence {whence!r}.")
-        if base + offset < 0:
-            raise ValueError(f"Negative seek position {base + offset}.")
-        self._pos = base + offset
-        return self._pos
-
-    def read(self, size: int | None = -1, /) -> bytes:
-        if self.closed:
-            raise ValueError("I/O operation on closed file.")
-        avail = max(0, self.size - self._pos)
-        n = avail if size is None or size < 0 else min(size, avail)
-        if n == 0:
-            return b""
-        self._f.seek(self.start + self._pos)
-        data = _read_exact(self._f, n)
-        if len(data) != n:
-            raise IntegrityError.invalid(
-                "member data",
-                f"{len(data)} of {n} bytes at {self._pos}",
-                rule=f"the shard ends inside the member ({self.size} bytes at {self.start})",
-                path=self._name,
-            )
-        self._pos += n
-        return data
-
-    def readall(self) -> bytes:
-        return self.read(-1)
-
-    def readinto(self, buffer: Any, /) -> int:
-        view = memoryview(buffer).cast("B")
-        data = self.read(len(view))
-        view[: len(data)] = data
-        return len(data)
-
-    def close(self) -> None:
-        if not self.closed and getattr(self, "_owns", False):
-            self._f.close()
-        super().close()
-
-
 def open_member(
-    source: Source,
+    source: ShardInput,
     entry: IndexEntry,
     *,
     fs: AbstractFileSystem | None = None,
     block_size: int = DEFAULT_BLOCK_SIZE,
+    policy: RetryPolicy | None = None,
 ) -> IO[bytes]:
     """A seekable binary file over one member (for video and mask readers); close it.
 
-    Locally a bounded view of the shard file; remotely a :class:`RangeFile` whose window is
-    the member, so read-ahead never crosses into the next member.
+    A :class:`RangeFile` whose window is the member: over the local file (``pread``), the
+    open file object, or ranged requests (read-ahead never crosses into the next member).
+    When ``entry`` has a checksum, the member is read whole and verified first (see
+    :func:`read_member`), and the file serves those verified bytes.
     """
+    if entry.crc32 is not None:
+        data = read_member(source, entry, fs=fs, policy=policy)
+        where = f"{_where(source, fs)}::{entry.name}"
+        memory = FileObjectSource(io.BytesIO(data), name=where, owns=True)
+        return RangeFile.over(memory, length=len(data), name=where)  # type: ignore[return-value]
     if isinstance(source, (str, os.PathLike)):
         fs, path = resolve(source) if fs is None else (fs, os.fspath(source))
         where = f"{unresolve(fs, path)}::{entry.name}"
         if is_local(fs):
-            raw = open(path, "rb")  # noqa: SIM115 (owned by the MemberFile)
-            return MemberFile(raw, entry.offset, entry.size, name=where, owns=True)  # type: ignore[return-value]
+            local = LocalSource(path)
+            return RangeFile.over(  # type: ignore[return-value]
+                local, start=entry.offset, length=entry.size, name=where
+            )
+        if policy is None:
+            return RangeFile(  # type: ignore[return-value]
+                path, fs=fs, start=entry.offset, length=entry.size, block_size=block_size
+            )
         return RangeFile(  # type: ignore[return-value]
-            path, fs=fs, start=entry.offset, length=entry.size, block_size=block_size
+            path,
+            fs=fs,
+            start=entry.offset,
+            length=entry.size,
+            block_size=block_size,
+            retries=policy.retries,
+            backoff=policy.backoff,
+            timeout=policy.timeout,
         )
     where = f"{getattr(source, 'name', '<file>')}::{entry.name}"
-    return MemberFile(source, entry.offset, entry.size, name=where)  # type: ignore[return-value]
+    wrapped = FileObjectSource(source, name=where)
+    return RangeFile.over(  # type: ignore[return-value]
+        wrapped, start=entry.offset, length=entry.size, name=where
+    )
+
+
+def _where(source: ShardInput, fs: AbstractFileSystem | None) -> str:
+    if isinstance(source, (str, os.PathLike)):
+        if fs is None:
+            fs, path = resolve(source)
+        else:
+            path = os.fspath(source)
+        return unresolve(fs, path)
+    return str(getattr(source, "name", "<file>"))
+
+
+def add_checksums(
+    index: ShardIndex, source: ShardInput, *, fs: AbstractFileSystem | None = None
+) -> ShardIndex:
+    """``index`` with the CRC-32 of every member, computed from the shard's bytes (read in
+    archive order; meant for local shards: ``sparkle-data index --checksums``)."""
+    from dataclasses import replace
+
+    entries = []
+    owned = isinstance(source, (str, os.PathLike))
+    if owned:
+        fs, path = resolve(source) if fs is None else (fs, os.fspath(source))  # type: ignore[arg-type]
+        f: IO[bytes] = _open_for_scan(fs, path, info(path, fs=fs), DEFAULT_BLOCK_SIZE)
+    else:
+        f = source  # type: ignore[assignment]
+    try:
+        for e in index.entries:
+            f.seek(e.offset)
+            data = _read_exact(f, e.size)
+            if len(data) != e.size:
+                raise IntegrityError.invalid(
+                    "member size",
+                    len(data),
+                    rule=f"the index says {e.size} bytes at {e.offset} (truncated shard?)",
+                    path=index.source or index.shard,
+                    member=e.name,
+                )
+            entries.append(IndexEntry(e.name, e.offset, e.size, zlib.crc32(data)))
+    finally:
+        if owned:
+            f.close()
+    return replace(index, entries=tuple(entries))
 
 
 # --------------------------------------------------------------------------- on-disk format
@@ -556,6 +618,12 @@ def _encode_shard(index: ShardIndex) -> tuple[dict[str, Any], bytes]:
     if (gaps < 0).any():  # ShardIndex.__post_init__ already forbids this
         raise ValueError("member offsets must increase with a header before each member")
     columns = [sizes.astype(np.uint64), gaps.astype(np.uint64)]
+    crcs = [e.crc32 for e in index.entries]
+    checksummed = bool(crcs) and all(c is not None for c in crcs)
+    if not checksummed and any(c is not None for c in crcs):
+        raise ValueError(f"Shard {index.shard!r}: either every entry has a checksum or none.")
+    if checksummed:
+        columns.append(np.fromiter((int(c or 0) for c in crcs), dtype=np.uint64, count=count))
     pattern = _name_pattern(names)
     if pattern is not None:
         prefix, suffix = pattern
@@ -582,7 +650,9 @@ def _encode_shard(index: ShardIndex) -> tuple[dict[str, Any], bytes]:
         "end": index.end_offset,
         "count": count,
         "names": names_meta,
-        "columns": (["id_delta"] if pattern else []) + ["size", "gap"],
+        "columns": (["id_delta"] if pattern else [])
+        + ["size", "gap"]
+        + (["crc32"] if checksummed else []),
         "codec": "zlib",
         "raw_length": len(raw),
     }
@@ -597,23 +667,27 @@ def _base_offsets(sizes: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
 
 
 def encode_indexes(indexes: Iterable[ShardIndex]) -> bytes:
-    """Serialise one or more shard indexes into the version-1 container (``docs/io.md``)."""
+    """Serialise one or more shard indexes into the container of ``docs/io.md``: version 1,
+    or version 2 when entries carry checksums."""
     metas = []
     payloads = []
     offset = 0
     seen = set()
+    version = 1
     for index in indexes:
         if index.shard in seen:
             raise ValueError(f"Shard {index.shard!r} appears twice in one index file.")
         seen.add(index.shard)
         meta, payload = _encode_shard(index)
+        if "crc32" in meta["columns"]:
+            version = 2
         meta["payload"] = [offset, len(payload)]
         offset += len(payload)
         metas.append(meta)
         payloads.append(payload)
     header = {
         "format": FORMAT_NAME,
-        "version": FORMAT_VERSION,
+        "version": version,
         "created_by": f"sparkle-data {__version__}",
         "shards": metas,
     }
@@ -628,7 +702,7 @@ def _bad(where: str, rule: str, value: object = None) -> IntegrityError:
 
 
 def decode_indexes(data: bytes, *, where: str = "<index>") -> list[ShardIndex]:
-    """Parse a version-1 index container; :class:`IntegrityError` on any damage."""
+    """Parse a version-1 or -2 index container; :class:`IntegrityError` on any damage."""
     head = len(MAGIC) + 4
     if len(data) < head + _CHECKSUM_SIZE or not data.startswith(MAGIC):
         raise _bad(where, "not a sparkle-data index (bad magic or too short)")
@@ -642,11 +716,12 @@ def decode_indexes(data: bytes, *, where: str = "<index>") -> list[ShardIndex]:
     if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
         raise _bad(where, f"header does not declare format {FORMAT_NAME!r}")
     version = header.get("version")
-    if version != FORMAT_VERSION:
+    if version not in READ_VERSIONS:
         raise IntegrityError.invalid(
             "index format version",
             version,
-            rule=f"this sparkle-data ({__version__}) reads version {FORMAT_VERSION} only",
+            rule=f"this sparkle-data ({__version__}) reads versions "
+            f"{', '.join(map(str, READ_VERSIONS))} only",
             hint="Upgrade sparkle-data to read it, or rebuild the index with this version.",
             path=where,
         )
@@ -676,6 +751,9 @@ def _decode_shard(meta: dict[str, Any], payload: memoryview, where: str) -> Shar
     mode = names_meta["mode"]
     columns = list(meta["columns"])
     expected = (["id_delta"] if mode == "pattern" else []) + ["size", "gap"]
+    checksummed = columns[-1:] == ["crc32"]
+    if checksummed:
+        expected.append("crc32")
     if columns != expected or mode not in ("pattern", "list"):
         raise _bad(where, f"unknown column layout {columns!r} / {mode!r}", meta.get("shard"))
     raw_length = int(meta["raw_length"])
@@ -689,6 +767,9 @@ def _decode_shard(meta: dict[str, Any], payload: memoryview, where: str) -> Shar
     cols = [
         _unshuffle(raw[i * 8 * count : (i + 1) * 8 * count], count) for i in range(len(columns))
     ]
+    crcs: list[int | None] = [None] * count
+    if checksummed:
+        crcs = cols.pop().tolist()
     sizes, gaps = cols[-2], cols[-1]
     if count and ((sizes < 0).any() or (gaps < 0).any()):
         raise _bad(where, "negative size or gap", meta.get("shard"))
@@ -705,7 +786,8 @@ def _decode_shard(meta: dict[str, Any], payload: memoryview, where: str) -> Shar
         if len(names) != count:
             raise _bad(where, "name list disagrees with the member count", meta.get("shard"))
     entries = tuple(
-        IndexEntry(n, o, s) for n, o, s in zip(names, offsets.tolist(), sizes.tolist(), strict=True)
+        IndexEntry(n, o, s, c)
+        for n, o, s, c in zip(names, offsets.tolist(), sizes.tolist(), crcs, strict=True)
     )
     end = meta.get("end")
     index = ShardIndex(
@@ -725,7 +807,7 @@ def _decode_shard(meta: dict[str, Any], payload: memoryview, where: str) -> Shar
 def _read_bytes(location: str | os.PathLike[str], fs: AbstractFileSystem | None) -> bytes:
     fs, path = resolve(location) if fs is None else (fs, os.fspath(location))
     if is_local(fs):
-        with open(path, "rb") as f:
+        with open_regular(path, what="index file") as f:
             return f.read()
     with RangeFile(path, fs=fs) as rf:
         return rf.read()
@@ -813,18 +895,19 @@ def load_or_build_index(
     cache_dir: str | os.PathLike[str] | None = None,
     refresh: bool = False,
     report: SkipReport | None = None,
+    file_info: FileInfo | None = None,
 ) -> ShardIndex:
     """The shard's index from the cache when it is still valid, else built and cached.
 
     Valid means: same shard name and size, and same etag/sha256 when both sides know one
-    (one metadata call per shard). A corrupt cache file is rebuilt with an
-    :class:`IndexCacheWarning`; a stale one silently. Indexes of truncated shards (lenient
-    ``report``) are returned but never cached.
+    (one metadata call per shard, none when ``file_info`` comes from a listing). A corrupt
+    cache file is rebuilt with an :class:`IndexCacheWarning`; a stale one silently. Indexes
+    of truncated shards (lenient ``report``) are returned but never cached.
     """
     fs, path = resolve(location) if fs is None else (fs, os.fspath(location))
     where = unresolve(fs, path)
     name = _shard_name(shard_name, where)
-    finfo = info(path, fs=fs)
+    finfo = file_info if file_info is not None else info(path, fs=fs)
     cpath = index_cache_path(where, name, finfo.size, cache_dir=cache_dir) if cache else None
     if cpath is not None and not refresh and os.path.exists(cpath):
         try:

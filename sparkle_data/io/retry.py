@@ -38,6 +38,7 @@ __all__ = [
     "exhausted_error",
     "final_error",
     "is_retriable",
+    "public_name",
     "read_exactly",
     "retriable_status",
     "with_retries",
@@ -103,12 +104,20 @@ class RetryableError(Exception):
         self.cause = cause
 
 
+def public_name(error: BaseException) -> str:
+    """The name of the first public class of ``error`` (never ``_Private``), for messages."""
+    for cls in type(error).__mro__:
+        if not cls.__name__.startswith("_"):
+            return cls.__name__
+    return "Exception"  # pragma: no cover - object is public
+
+
 def exhausted_error(url: str, offset: int, attempts: int, cause: BaseException) -> RemoteError:
     """The :class:`RemoteError` raised when the retry budget is spent."""
-    text = str(cause) or type(cause).__name__
+    name = public_name(cause)
+    text = str(cause) or name
     return RemoteError(
-        f"Remote read of {url} failed at byte {offset} after {attempts} attempt"
-        f"{'s' if attempts != 1 else ''}: {type(cause).__name__}: {text}",
+        RemoteError.describe(url, offset, attempts, f"{name}: {text}"),
         url=url,
         offset=offset,
         attempts=attempts,

@@ -26,6 +26,7 @@ from fsspec.spec import AbstractFileSystem
 from sparkle_data.errors import IntegrityError
 from sparkle_data.io.httpsource import HTTPSource
 from sparkle_data.io.location import is_http, location_of, resolve_fsspec
+from sparkle_data.io.regular import open_regular_fd
 from sparkle_data.io.retry import (
     ByteSource,
     RetryableError,
@@ -62,7 +63,7 @@ class LocalSource:
 
     def __init__(self, path: str) -> None:
         self.location = path
-        self._fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        self._fd = open_regular_fd(path)
 
     def fetch(self, start: int, out: memoryview) -> int:
         if hasattr(os, "pread"):

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 
 from sparkle_data.errors import CorruptRecordError
 from sparkle_data.policy import SkipReport
-from sparkle_data.readers._fields import Where, reason_of
-from sparkle_data.readers._lines import Line, Source, iter_line_views
+from sparkle_data.readers._fields import RecordWhere, reason_of
+from sparkle_data.readers._lines import Line, TextSource, iter_line_views
 
 __all__ = ["iter_csv_rows"]
 
@@ -53,8 +53,8 @@ def _header_problem(found: list[str], expected: tuple[str, ...]) -> str:
 
 
 def iter_csv_rows(
-    source: Source, *, name: str, header: tuple[str, ...], report: SkipReport
-) -> Iterator[tuple[Where, list[str]]]:
+    source: TextSource, *, name: str, header: tuple[str, ...], report: SkipReport
+) -> Iterator[tuple[RecordWhere, list[str]]]:
     """Yield ``(where, fields)`` for each data row of a strict RFC-4180 CSV file.
 
     ``where.row`` is the 1-based data row (header excluded, blank lines not counted) and
@@ -76,7 +76,7 @@ def iter_csv_rows(
             break
         except csv.Error as e:
             consumed = reader.line_num
-            where = Where(name, start, row=row + 1 if seen_header else None)
+            where = RecordWhere(name, start, row=row + 1 if seen_header else None)
             error = where.invalid(
                 CorruptRecordError,
                 "CSV record",
@@ -112,7 +112,7 @@ def iter_csv_rows(
             if bad_lines:
                 raise _bad_utf8_line(name, start, bad_lines[0], row)
             if len(fields) != len(header):
-                raise Where(name, start, row=row).invalid(
+                raise RecordWhere(name, start, row=row).invalid(
                     CorruptRecordError,
                     "CSV fields",
                     fields,
@@ -123,7 +123,7 @@ def iter_csv_rows(
         except CorruptRecordError as e:
             report.handle(e, reason_of(e))
             continue
-        yield Where(name, start, row=row), fields
+        yield RecordWhere(name, start, row=row), fields
     if not seen_header:
         raise CorruptRecordError.invalid(
             "CSV file", name, rule="is empty: no header row", hint=f"Expected {','.join(header)}."
@@ -134,7 +134,7 @@ def _bad_utf8_line(
     name: str, start: int, bad: tuple[int, UnicodeDecodeError], row: int | None
 ) -> CorruptRecordError:
     number, e = bad
-    return Where(name, start, row=row).invalid(
+    return RecordWhere(name, start, row=row).invalid(
         CorruptRecordError,
         "UTF-8",
         e.object[e.start : e.start + 1],

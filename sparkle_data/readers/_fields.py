@@ -3,7 +3,7 @@
 Each rule about a field lives here once and is used three ways: by a record's
 ``__post_init__`` (no file location known), by the lazy ``iter_*`` readers and by the fast
 ``load_*_table`` loaders (both with the file name and line number). A rule failure raises the
-library's own error built with :meth:`SparkleError.invalid`; :meth:`Where.invalid` also tags
+library's own error built with :meth:`SparkleError.invalid`; :meth:`RecordWhere.invalid` also tags
 the error with a short *skip reason* (``invalid_score``, ``bbox_clamped``...) that lenient
 readers count in their :class:`~sparkle_data.policy.SkipReport`.
 """
@@ -22,7 +22,7 @@ __all__ = [
     "NOWHERE",
     "SCORE_MAX",
     "SCORE_MIN",
-    "Where",
+    "RecordWhere",
     "check_edit_type",
     "check_raw_edit_type",
     "check_sample_id",
@@ -61,7 +61,7 @@ def reason_of(error: SparkleError) -> str:
     return reason if isinstance(reason, str) else type(error).__name__
 
 
-class Where(NamedTuple):
+class RecordWhere(NamedTuple):
     """Where a value came from: file name, physical line, sample id, CSV data row.
 
     A named tuple (not a dataclass) because one is made per line on the fast paths.
@@ -72,8 +72,8 @@ class Where(NamedTuple):
     sample_id: str | None = None
     row: int | None = None
 
-    def at_sample(self, sample_id: str) -> Where:
-        return Where(self.path, self.line, sample_id, self.row)
+    def at_sample(self, sample_id: str) -> RecordWhere:
+        return RecordWhere(self.path, self.line, sample_id, self.row)
 
     def invalid(
         self,
@@ -101,10 +101,10 @@ class Where(NamedTuple):
         return error
 
 
-NOWHERE: Final = Where()
+NOWHERE: Final = RecordWhere()
 
 
-def check_sample_id(value: object, where: Where, *, field: str = "id") -> SampleId:
+def check_sample_id(value: object, where: RecordWhere, *, field: str = "id") -> SampleId:
     """Parse a sample id (``Sparkle_{edit_type}_{NNNNNN}``); :class:`LayoutError` otherwise."""
     if value is MISSING:
         raise where.invalid(
@@ -126,7 +126,7 @@ def check_sample_id(value: object, where: Where, *, field: str = "id") -> Sample
 def check_edit_type(
     sid: SampleId,
     expected: str | None,
-    where: Where,
+    where: RecordWhere,
     *,
     allowed: tuple[str, ...] | None = None,
 ) -> None:
@@ -152,14 +152,14 @@ def check_edit_type(
         )
 
 
-def wrong_type(value: object, where: Where, field: str, expected: str) -> CorruptRecordError:
+def wrong_type(value: object, where: RecordWhere, field: str, expected: str) -> CorruptRecordError:
     """The error for a ``field`` that is absent or not ``expected`` (``"an array"``...)."""
     rule = "required field is missing" if value is MISSING else f"must be {expected}"
     return where.invalid(CorruptRecordError, field, value, rule=rule, reason="invalid_field")
 
 
 def check_raw_edit_type(
-    value: object, sid: SampleId, where: Where, field: str, *, hint: str | None = None
+    value: object, sid: SampleId, where: RecordWhere, field: str, *, hint: str | None = None
 ) -> EditType:
     """A record's own edit type field: a Sparkle edit type (aliases such as
     ``openve3m_background_change`` accepted) that agrees with the id's; the canonical name."""
@@ -186,7 +186,7 @@ def check_raw_edit_type(
     return canonical
 
 
-def check_text(value: object, where: Where, field: str, *, nonempty: bool = False) -> str:
+def check_text(value: object, where: RecordWhere, field: str, *, nonempty: bool = False) -> str:
     """A string field; with ``nonempty`` it must hold a non-whitespace character."""
     if isinstance(value, str):
         if nonempty and not value.strip():
@@ -197,7 +197,7 @@ def check_text(value: object, where: Where, field: str, *, nonempty: bool = Fals
     raise wrong_type(value, where, field, "a string")
 
 
-def check_score(value: object, where: Where, field: str) -> float:
+def check_score(value: object, where: RecordWhere, field: str) -> float:
     """An EditScore score: an int or float, finite, in ``[0, 10]``; returned as ``float``.
 
     The chained comparison is False for NaN and for infinities, so non-finite values fail the

@@ -27,7 +27,13 @@ from sparkle_data.layout import (
     EditType,
     SampleId,
 )
-from sparkle_data.readers._fields import MISSING, Where, check_raw_edit_type, check_text, wrong_type
+from sparkle_data.readers._fields import (
+    MISSING,
+    RecordWhere,
+    check_raw_edit_type,
+    check_text,
+    wrong_type,
+)
 from sparkle_data.readers.boxes import BadBoxError, BBox, box_error, check_bbox
 
 __all__ = [
@@ -49,11 +55,13 @@ MAX_GROUNDING_FRAMES: Final = len(range(0, MAX_FRAMES, FPS // GROUNDING_FPS))
 """11: an 81-frame 16 fps video sampled at 2 FPS gives frames 0, 8, ..., 80."""
 
 
-def label_error(field: str, value: object, rule: str, where: Where) -> CorruptRecordError:
+def label_error(field: str, value: object, rule: str, where: RecordWhere) -> CorruptRecordError:
     return where.invalid(CorruptRecordError, field, value, rule=rule, reason="label_mismatch")
 
 
-def _align(found: list[str], labels: tuple[str, ...], field: str, where: Where) -> list[int | None]:
+def _align(
+    found: list[str], labels: tuple[str, ...], field: str, where: RecordWhere
+) -> list[int | None]:
     """For each label slot, the index of its object in ``found`` (``None``: not listed)."""
     if tuple(found) == labels:
         return list(range(len(labels)))
@@ -81,7 +89,7 @@ Problems = list[CorruptRecordError]
 
 
 def _objects(
-    raw: object, labels: tuple[str, ...], field: str, where: Where, problems: Problems
+    raw: object, labels: tuple[str, ...], field: str, where: RecordWhere, problems: Problems
 ) -> Slots:
     """Validate a list of ``{"bbox_2d", "label"}`` objects; boxes aligned to ``labels``.
 
@@ -103,7 +111,7 @@ def _objects(
 
 
 def _objects_one_by_one(
-    raw: object, labels: tuple[str, ...], field: str, where: Where, problems: Problems
+    raw: object, labels: tuple[str, ...], field: str, where: RecordWhere, problems: Problems
 ) -> Slots:
     if type(raw) is not list:
         raise wrong_type(raw, where, field, "an array")
@@ -142,7 +150,7 @@ def _objects_one_by_one(
 
 
 def check_header(
-    sid: SampleId, prompt: object, edit_type: object, labels: object, where: Where
+    sid: SampleId, prompt: object, edit_type: object, labels: object, where: RecordWhere
 ) -> tuple[str, EditType, tuple[str, ...]]:
     """``prompt``, ``edit_type`` (canonical, must match the id) and ``round1_labels``."""
     prompt_text, canonical = check_prompt_and_type(sid, prompt, edit_type, where)
@@ -155,7 +163,7 @@ def check_header(
 
 
 def check_prompt_and_type(
-    sid: SampleId, prompt: object, edit_type: object, where: Where
+    sid: SampleId, prompt: object, edit_type: object, where: RecordWhere
 ) -> tuple[str, EditType]:
     """``prompt`` (non-empty) and ``edit_type`` (canonical, must match the id)."""
     prompt_text = check_text(prompt, where, "prompt", nonempty=True)
@@ -169,10 +177,10 @@ GroundingValues = tuple[
     str, str, EditType, tuple[str, ...], Slots, tuple[Slots, ...] | None, Problems
 ]
 """Validated id, prompt, edit type, labels, round-1 boxes, frame boxes (r2), box problems."""
-_GroundingConvert = Callable[[dict[str, object], SampleId, Where], GroundingValues]
+_GroundingConvert = Callable[[dict[str, object], SampleId, RecordWhere], GroundingValues]
 
 
-def check_frame_count(count: int, where: Where) -> None:
+def check_frame_count(count: int, where: RecordWhere) -> None:
     if count > MAX_GROUNDING_FRAMES:
         raise where.invalid(
             CorruptRecordError,
@@ -185,7 +193,7 @@ def check_frame_count(count: int, where: Where) -> None:
 
 
 def converter(with_frames: bool) -> _GroundingConvert:
-    def convert(obj: dict[str, object], sid: SampleId, where: Where) -> GroundingValues:
+    def convert(obj: dict[str, object], sid: SampleId, where: RecordWhere) -> GroundingValues:
         prompt, edit_type, labels = check_header(
             sid,
             obj.get("prompt", MISSING),

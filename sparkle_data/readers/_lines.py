@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Final, Protocol, Union
 
 from sparkle_data.errors import CorruptRecordError
+from sparkle_data.io.regular import open_regular
 
 __all__ = [
     "BOM",
@@ -25,10 +26,10 @@ __all__ = [
     "MAX_LINE_BYTES",
     "BinaryReadable",
     "Line",
-    "Source",
+    "TextSource",
     "iter_line_views",
     "iter_lines",
-    "open_source",
+    "open_text_source",
     "source_name",
 ]
 
@@ -44,7 +45,7 @@ class BinaryReadable(Protocol):
     def read(self, size: int = ..., /) -> bytes: ...
 
 
-Source = Union[str, "os.PathLike[str]", BinaryReadable]
+TextSource = Union[str, "os.PathLike[str]", BinaryReadable]
 """A path, an ``os.PathLike`` or an open binary file object."""
 
 
@@ -52,7 +53,7 @@ def _is_path(source: object) -> bool:
     return isinstance(source, (str, os.PathLike))
 
 
-def source_name(source: Source, name: str | None = None) -> str:
+def source_name(source: TextSource, name: str | None = None) -> str:
     """The name errors use for ``source``: ``name``, else the path, else the file's name."""
     if name is not None:
         return name
@@ -66,10 +67,10 @@ def source_name(source: Source, name: str | None = None) -> str:
 
 
 @contextlib.contextmanager
-def open_source(source: Source) -> Iterator[BinaryReadable]:
+def open_text_source(source: TextSource) -> Iterator[BinaryReadable]:
     """Open a path for binary reading, or pass a file object through (left open)."""
     if _is_path(source):
-        with open(source, "rb") as f:  # type: ignore[arg-type]
+        with open_regular(source) as f:  # type: ignore[arg-type]
             yield f
     elif callable(getattr(source, "read", None)):
         yield source  # type: ignore[misc]
@@ -82,14 +83,21 @@ def open_source(source: Source) -> Iterator[BinaryReadable]:
 
 
 def iter_lines(
-    source: Source, *, name: str, strip_cr: bool = True
+    source: TextSource,
+    *,
+    name: str,
+    strip_cr: bool = True,
+    on_long: Callable[[CorruptRecordError], None] | None = None,
 ) -> Iterator[tuple[int, bytes, bool]]:
     """Yield ``(line_number, line, terminated)`` for each physical line of ``source``.
 
     ``line`` has its ``\\n`` removed (and a trailing ``\\r`` with ``strip_cr``) and, on
     line 1, a UTF-8 BOM; ``terminated`` is False only for a last line with no newline.
+    A line longer than ``MAX_LINE_BYTES`` raises :class:`CorruptRecordError`, or, with
+    ``on_long``, is handed to it (which may raise) and skipped to its newline unread.
     """
-    for number, line, terminated in iter_line_views(source, name=name, strip_cr=strip_cr):
+    views = iter_line_views(source, name=name, strip_cr=strip_cr, on_long=on_long)
+    for number, line, terminated in views:
         yield number, line.tobytes() if isinstance(line, memoryview) else line, terminated
 
 
@@ -106,7 +114,11 @@ def _finish_line(number: int, line: bytes, strip_cr: bool) -> bytes:
 
 
 def iter_line_views(
-    source: Source, *, name: str, strip_cr: bool = True
+    source: TextSource,
+    *,
+    name: str,
+    strip_cr: bool = True,
+    on_long: Callable[[CorruptRecordError], None] | None = None,
 ) -> Iterator[tuple[int, Line, bool]]:
     """:func:`iter_lines` without a copy per line (the loop under every JSONL reader).
 
@@ -115,10 +127,11 @@ def iter_line_views(
     ``bytes``. ``orjson.loads`` takes either; ``bytes(line)`` gives the ``bytes``. The lines,
     numbers and errors are exactly those of :func:`iter_lines`.
     """
-    with open_source(source) as f:
+    with open_text_source(source) as f:
         pending: list[bytes] = []
         pending_len = 0
         number = 0
+        discarding = False  # inside a line too long to keep, handed to on_long
         while True:
             chunk = f.read(CHUNK_SIZE)
             if not chunk:
@@ -132,17 +145,31 @@ def iter_line_views(
                 chunk = bytes(chunk)
             find = chunk.find
             j = find(b"\n")
+            if discarding:
+                if j < 0:
+                    continue
+                number += 1  # the long line ends here
+                discarding = False
+                chunk = chunk[j + 1 :]
+                find = chunk.find
+                j = find(b"\n")
+                if not chunk:
+                    continue
             if j < 0:
                 pending.append(chunk)
                 pending_len += len(chunk)
                 if pending_len > MAX_LINE_BYTES:
-                    raise CorruptRecordError.invalid(
+                    error = CorruptRecordError.invalid(
                         "line",
                         f"<{pending_len} bytes without a newline>",
                         rule=f"a line longer than {MAX_LINE_BYTES} bytes is not a record",
                         path=name,
                         line=number + 1,
                     )
+                    if on_long is None:
+                        raise error
+                    on_long(error)
+                    pending, pending_len, discarding = [], 0, True
                 continue
             view = memoryview(chunk)
             pos = 0

@@ -2,8 +2,8 @@
 (private; the rules are in :mod:`sparkle_data.readers.mask`'s docstring, steps 1 and 2).
 
 :func:`locate_members` checks the zip directory and local headers and bounds each member
-before anything is inflated; :func:`read_member` reads a member whole (CRC checked) and
-:func:`iter_member` a byte range of it; :func:`npy_header_bytes` and
+before anything is inflated; :func:`read_npz_member` reads a member whole (CRC checked) and
+:func:`iter_npz_member` a byte range of it; :func:`npy_header_bytes` and
 :func:`parse_npy_header` read a member's ``.npy`` header by hand. Every inflate goes through
 the ``inflate`` module the caller hands in (zlib or a faster compatible one).
 """
@@ -30,11 +30,11 @@ __all__ = [
     "MAX_NPY_HEADER",
     "NPY_PREAMBLE",
     "Member",
-    "iter_member",
+    "iter_npz_member",
     "locate_members",
     "npy_header_bytes",
     "parse_npy_header",
-    "read_member",
+    "read_npz_member",
 ]
 
 _MEMBERS: Final = ("mask.npy", "shape.npy")
@@ -151,7 +151,7 @@ def locate_members(f: IO[bytes], where: Where, max_pixels: int) -> dict[str, Mem
     return members
 
 
-def read_member(f: IO[bytes], m: Member, where: Where, inflate: ModuleType) -> bytes:
+def read_npz_member(f: IO[bytes], m: Member, where: Where, inflate: ModuleType) -> bytes:
     """The whole uncompressed member, with its length and CRC checked (``inflate``: a
     zlib-compatible module)."""
     f.seek(m.data_offset)
@@ -189,7 +189,7 @@ def read_member(f: IO[bytes], m: Member, where: Where, inflate: ModuleType) -> b
     return out
 
 
-def iter_member(
+def iter_npz_member(
     f: IO[bytes], m: Member, start: int, stop: int, where: Where, inflate: ModuleType
 ) -> Iterator[tuple[int, bytes]]:
     """Yield ``(offset, piece)`` covering ``[start, stop)`` of the uncompressed member.
@@ -244,7 +244,7 @@ def npy_header_bytes(f: IO[bytes], m: Member, where: Where, inflate: ModuleType)
     """The magic, version, length and header text of a ``.npy`` member, nothing more."""
 
     def prefix(n: int) -> bytes:
-        pieces = iter_member(f, m, 0, min(n, m.file_size), where, inflate)
+        pieces = iter_npz_member(f, m, 0, min(n, m.file_size), where, inflate)
         return b"".join(piece for _, piece in pieces)
 
     pre = prefix(NPY_PREAMBLE)

@@ -38,8 +38,8 @@ from typing import ParamSpec, Protocol, TypeVar
 
 from sparkle_data.layout import SampleId
 from sparkle_data.policy import OnError, SkipReport
-from sparkle_data.readers._fields import Where
-from sparkle_data.readers._text import Source, iter_jsonl_records, resolve_report, source_name
+from sparkle_data.readers._fields import RecordWhere
+from sparkle_data.readers._text import TextSource, iter_jsonl_records, resolve_report, source_name
 
 __all__ = [
     "Reader",
@@ -56,7 +56,7 @@ _T = TypeVar("_T")
 _T_co = TypeVar("_T_co", covariant=True)
 _P = ParamSpec("_P")
 
-Rows = Callable[[Source, str, SkipReport, "str | None"], Iterator[_R]]
+Rows = Callable[[TextSource, str, SkipReport, "str | None"], Iterator[_R]]
 """A row parser: ``rows(source, name, report, edit_type)`` yields the validated rows of a
 file, handing bad ones to ``report`` (which raises when strict)."""
 
@@ -66,7 +66,7 @@ class Reader(Protocol[_T_co]):
 
     def __call__(
         self,
-        source: Source,
+        source: TextSource,
         *,
         edit_type: str | None = None,
         name: str | None = None,
@@ -75,11 +75,13 @@ class Reader(Protocol[_T_co]):
     ) -> _T_co: ...
 
 
-def jsonl_rows(convert: Callable[[dict[str, object], SampleId, Where], _R]) -> Rows[_R]:
+def jsonl_rows(convert: Callable[[dict[str, object], SampleId, RecordWhere], _R]) -> Rows[_R]:
     """The row parser of a JSONL record file: ``convert(obj, sample_id, where)`` per line,
     after the id checks of :func:`~sparkle_data.readers._text.iter_jsonl_records`."""
 
-    def rows(source: Source, name: str, report: SkipReport, edit_type: str | None) -> Iterator[_R]:
+    def rows(
+        source: TextSource, name: str, report: SkipReport, edit_type: str | None
+    ) -> Iterator[_R]:
         return iter_jsonl_records(
             source, name=name, report=report, edit_type=edit_type, convert=convert
         )
@@ -89,7 +91,7 @@ def jsonl_rows(convert: Callable[[dict[str, object], SampleId, Where], _R]) -> R
 
 def read_rows(
     rows: Rows[_R],
-    source: Source,
+    source: TextSource,
     *,
     edit_type: str | None = None,
     name: str | None = None,
@@ -110,7 +112,7 @@ def _reader(
     The reader takes ``like``'s name and docstring; ``returns`` is its return annotation."""
 
     def reader(
-        source: Source,
+        source: TextSource,
         *,
         edit_type: str | None = None,
         name: str | None = None,

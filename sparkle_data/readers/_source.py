@@ -23,8 +23,9 @@ from dataclasses import dataclass
 from typing import IO, Any, TypeAlias, TypeVar
 
 from sparkle_data.errors import SparkleError
+from sparkle_data.io.regular import open_regular
 
-__all__ = ["Source", "Where", "open_binary", "source_size"]
+__all__ = ["Source", "Where", "open_source_file", "source_size"]
 
 Source: TypeAlias = str | os.PathLike[str] | bytes | bytearray | memoryview | IO[bytes]
 """A path, the file's bytes, or an open seekable binary file object."""
@@ -88,14 +89,14 @@ def _check_file_object(f: Any) -> IO[bytes]:
 
 
 @contextlib.contextmanager
-def open_binary(source: Source) -> Iterator[IO[bytes]]:
+def open_source_file(source: Source) -> Iterator[IO[bytes]]:
     """Yield a seekable binary file object positioned at 0.
 
     Paths are opened (and closed) here, so a missing file raises :class:`FileNotFoundError`
     before any parsing starts; bytes are wrapped without copying where Python allows it.
     """
     if isinstance(source, (str, os.PathLike)):
-        with open(source, "rb") as f:
+        with open_regular(source) as f:
             yield f
         return
     if isinstance(source, (bytes, bytearray, memoryview)):

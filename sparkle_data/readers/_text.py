@@ -18,7 +18,7 @@ from sparkle_data.policy import OnError, SkipReport
 from sparkle_data.readers._csv import iter_csv_rows
 from sparkle_data.readers._fields import (
     MISSING,
-    Where,
+    RecordWhere,
     check_edit_type,
     check_sample_id,
     reason_of,
@@ -26,10 +26,10 @@ from sparkle_data.readers._fields import (
 from sparkle_data.readers._lines import (
     BinaryReadable,
     Line,
-    Source,
+    TextSource,
     iter_line_views,
     iter_lines,
-    open_source,
+    open_text_source,
     source_name,
 )
 
@@ -54,7 +54,7 @@ __all__ = [
     "BinaryReadable",
     "JsonlRecords",
     "Line",
-    "Source",
+    "TextSource",
     "check_unique",
     "fast_json_loads",
     "iter_csv_rows",
@@ -62,7 +62,7 @@ __all__ = [
     "iter_jsonl_records",
     "iter_line_views",
     "iter_lines",
-    "open_source",
+    "open_text_source",
     "resolve_report",
     "source_name",
 ]
@@ -89,7 +89,7 @@ def resolve_report(on_error: OnError, report: SkipReport | None) -> SkipReport:
 # --------------------------------------------------------------------------- JSONL
 
 
-def _bad_utf8(line: bytes, error: UnicodeDecodeError, where: Where) -> CorruptRecordError:
+def _bad_utf8(line: bytes, error: UnicodeDecodeError, where: RecordWhere) -> CorruptRecordError:
     bad = line[error.start : error.start + 1]
     return where.invalid(
         CorruptRecordError,
@@ -101,7 +101,7 @@ def _bad_utf8(line: bytes, error: UnicodeDecodeError, where: Where) -> CorruptRe
     )
 
 
-def parse_json_line(line: bytes, where: Where, *, terminated: bool = True) -> object:
+def parse_json_line(line: bytes, where: RecordWhere, *, terminated: bool = True) -> object:
     """Parse one JSONL line: orjson first, then ``json`` (which accepts ``NaN``/``Infinity``,
     so such values reach validation and are rejected there with a precise message)."""
     if _orjson_loads is not None:
@@ -145,12 +145,12 @@ def _preview(text: str, limit: int = 80) -> str:
 
 def _json_object(
     number: int, line: bytes, terminated: bool, name: str, report: SkipReport
-) -> tuple[Where, dict[str, object]] | None:
+) -> tuple[RecordWhere, dict[str, object]] | None:
     """One line as :func:`iter_jsonl_objects` reads it: ``None`` for a blank line or a bad one
     (handed to ``report.handle``), else ``(where, object)``."""
     if not line or line.isspace():
         return None
-    where = Where(name, number)
+    where = RecordWhere(name, number)
     try:
         obj = parse_json_line(line, where, terminated=terminated)
         if not isinstance(obj, dict):
@@ -168,15 +168,15 @@ def _json_object(
 
 
 def iter_jsonl_objects(
-    source: Source, *, name: str, report: SkipReport
-) -> Iterator[tuple[Where, dict[str, object]]]:
+    source: TextSource, *, name: str, report: SkipReport
+) -> Iterator[tuple[RecordWhere, dict[str, object]]]:
     """Yield ``(where, object)`` for each non-blank line of a JSONL file.
 
     Blank (whitespace-only) lines are ignored but still counted in line numbers. A line that is
     not UTF-8, not JSON, not a JSON object or a truncated last line goes to ``report.handle``
     (raises when strict, counted when lenient).
     """
-    for number, line, terminated in iter_lines(source, name=name):
+    for number, line, terminated in iter_lines(source, name=name, on_long=_long_lines(report)):
         got = _json_object(number, line, terminated, name, report)
         if got is not None:
             yield got
@@ -185,13 +185,23 @@ def iter_jsonl_objects(
 _T = TypeVar("_T")
 
 
+def _long_lines(report: SkipReport) -> Callable[[CorruptRecordError], None]:
+    """What :func:`iter_line_views` does with a line too long to be a record: the report
+    decides (raises when strict, counts ``line_too_long`` when lenient)."""
+
+    def handle(error: CorruptRecordError) -> None:
+        report.handle(error, "line_too_long")
+
+    return handle
+
+
 def iter_jsonl_records(
-    source: Source,
+    source: TextSource,
     *,
     name: str,
     report: SkipReport,
     edit_type: str | None,
-    convert: Callable[[dict[str, object], SampleId, Where], _T],
+    convert: Callable[[dict[str, object], SampleId, RecordWhere], _T],
     allowed_edit_types: tuple[str, ...] | None = None,
 ) -> Iterator[_T]:
     """Yield ``convert(obj, sample_id, where)`` for each record line of a JSONL file.
@@ -205,7 +215,8 @@ def iter_jsonl_records(
     loads = fast_json_loads
     parse_id = parse_sample_id
     seen = records.seen
-    for number, line, terminated in iter_line_views(source, name=name):
+    views = iter_line_views(source, name=name, on_long=_long_lines(report))
+    for number, line, terminated in views:
         # The common case inline: orjson gives an object whose id parses and is new. Anything
         # else goes through records.exact, which redoes the line with every check in order
         # (nothing is recorded before that point, so redoing it is safe).
@@ -221,7 +232,7 @@ def iter_jsonl_records(
                 except LayoutError:
                     pass
                 else:
-                    where = Where(name, number, value)
+                    where = RecordWhere(name, number, value)
                     if seen.setdefault(value, number) != number:
                         check_unique(seen, value, where)  # raises the duplicate error
                     try:
@@ -260,7 +271,7 @@ class JsonlRecords(Generic[_T]):
         name: str,
         report: SkipReport,
         edit_type: str | None,
-        convert: Callable[[dict[str, object], SampleId, Where], _T],
+        convert: Callable[[dict[str, object], SampleId, RecordWhere], _T],
         allowed_edit_types: tuple[str, ...] | None = None,
     ) -> None:
         if edit_type is not None:
@@ -299,7 +310,7 @@ class JsonlRecords(Generic[_T]):
         return self.seen.setdefault(key, number) == number
 
 
-def check_unique(seen: dict[str, int], key: str, where: Where) -> None:
+def check_unique(seen: dict[str, int], key: str, where: RecordWhere) -> None:
     """Remember ``key`` at ``where.line``; a second sighting is a :class:`JoinError`, always."""
     first = seen.setdefault(key, where.line or 0)
     if first != (where.line or 0):

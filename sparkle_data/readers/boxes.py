@@ -29,7 +29,7 @@ from typing import Final
 
 from sparkle_data.errors import CorruptRecordError
 from sparkle_data.layout import BBOX_SCALE
-from sparkle_data.readers._fields import Where
+from sparkle_data.readers._fields import RecordWhere
 
 __all__ = ["BBox", "normalize_bbox"]
 
@@ -110,7 +110,7 @@ def check_bbox(raw: object) -> BBox | None:
     return box
 
 
-def box_error(raw: object, bad: BadBoxError, field: str, where: Where) -> CorruptRecordError:
+def box_error(raw: object, bad: BadBoxError, field: str, where: RecordWhere) -> CorruptRecordError:
     """The reader error for ``raw`` (a ``bbox_2d`` at ``field``), tagged ``bbox_{reason}``."""
     hint = {
         "clamped": "Lenient readers clamp it as the card's normalize_bbox does.",

@@ -29,7 +29,7 @@ from sparkle_data.readers._grounding import (
     converter,
 )
 from sparkle_data.readers._reader import Rows, eager_reader, jsonl_rows, lazy_reader
-from sparkle_data.readers._text import Source
+from sparkle_data.readers._text import TextSource
 from sparkle_data.readers.boxes import BBox, normalize_bbox
 from sparkle_data.readers.grounding_arrays import BoxesArray, boxes_array, grounding_frame_indices
 from sparkle_data.readers.grounding_records import (
@@ -73,7 +73,7 @@ def _record_rows(with_frames: bool) -> Rows[GroundingValues]:
     records = jsonl_rows(convert)
 
     def rows(
-        source: Source, name: str, report: SkipReport, edit_type: str | None
+        source: TextSource, name: str, report: SkipReport, edit_type: str | None
     ) -> Iterator[GroundingValues]:
         for values in records(source, name, report, edit_type):
             for problem in values[-1]:

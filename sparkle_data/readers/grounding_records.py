@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from sparkle_data.errors import CorruptRecordError
 from sparkle_data.layout import EditType
-from sparkle_data.readers._fields import NOWHERE, Where, check_sample_id, check_text
+from sparkle_data.readers._fields import NOWHERE, RecordWhere, check_sample_id, check_text
 from sparkle_data.readers._grounding import check_frame_count, check_header, label_error
 from sparkle_data.readers.boxes import BadBoxError, BBox, box_error, check_bbox
 
@@ -38,7 +38,7 @@ class GroundedObject:
 
 
 def _check_aligned(
-    objects: Sequence[GroundedObject], labels: tuple[str, ...], field: str, where: Where
+    objects: Sequence[GroundedObject], labels: tuple[str, ...], field: str, where: RecordWhere
 ) -> tuple[GroundedObject, ...]:
     objects = tuple(objects)
     for obj in objects:

@@ -18,19 +18,20 @@ import numpy as np
 import numpy.typing as npt
 
 import sparkle_data.readers._lines as physical_lines
+from sparkle_data.errors import CorruptRecordError
 from sparkle_data.layout import parse_edit_type
 from sparkle_data.policy import OnError, SkipReport
-from sparkle_data.readers._fields import Where, reason_of
+from sparkle_data.readers._fields import RecordWhere, reason_of
 from sparkle_data.readers._grounding import GroundingValues, SummaryRow, converter, summary_of
 from sparkle_data.readers._grounding_bulk import bulk_rows, check_rows, parse_lines
 from sparkle_data.readers._text import (
     SKIPPED,
     JsonlRecords,
     Line,
-    Source,
+    TextSource,
     check_unique,
     iter_line_views,
-    open_source,
+    open_text_source,
     resolve_report,
     source_name,
 )
@@ -51,7 +52,7 @@ __all__ = [
 
 
 def load_grounding_summary_table(
-    source: Source,
+    source: TextSource,
     *,
     record: Literal[
         "foreground_grounding_r1", "foreground_grounding_r2"
@@ -85,7 +86,7 @@ def load_grounding_summary_table(
 
 
 
-_Entry = tuple[int, "bytes | None", bool, "SummaryRow | None"]
+_Entry = tuple[int, "bytes | CorruptRecordError | None", bool, "SummaryRow | None"]
 """A non-blank line: ``(number, line, terminated, row)``; see :class:`PreparedSummary`."""
 
 
@@ -95,7 +96,8 @@ class PreparedSummary:
 
     ``entries`` has one ``(number, line, terminated, row)`` per non-blank line, in file order.
     ``row`` is the line's summary when the bulk check vouched for the line (``line`` is then
-    ``None``), else ``None`` with the line's bytes, for the line-by-line path. ``stop`` is
+    ``None``), else ``None`` with the line's bytes, for the line-by-line path, or the error
+    of a line too long to be a record (skipped unread; reported in its place). ``stop`` is
     what reading raised after the last entry (a line too long, a text-mode file, an I/O
     error), to be raised at that point. Preparing has no side effect: nothing is reported,
     nothing raised; :func:`summary_table` does both, in file order.
@@ -124,6 +126,9 @@ def summary_table(
     counts: list[tuple[int, int, int]] = []
     areas: list[tuple[float, float]] = []
     for number, line, terminated, row in prepared.entries:
+        if isinstance(line, CorruptRecordError):
+            report.handle(line, "line_too_long")
+            continue
         if row is None:
             values = records.exact(number, cast(bytes, line), terminated)
             if values is SKIPPED:
@@ -133,7 +138,7 @@ def summary_table(
                 report.handle(problem, reason_of(problem))
             row = summary_of(values)
         elif not records.first_sighting(row[0], number):
-            check_unique(records.seen, row[0], Where(name, number, row[0]))  # raises
+            check_unique(records.seen, row[0], RecordWhere(name, number, row[0]))  # raises
         ids.append(row[0])
         counts.append(row[1:4])
         areas.append(row[4:])
@@ -167,7 +172,7 @@ _WHITESPACE: Final = frozenset(b" \t\n\r\x0b\x0c")  # bytes.isspace
 
 
 def prepare_summary(
-    source: Source,
+    source: TextSource,
     *,
     with_frames: bool,
     name: str,
@@ -204,7 +209,7 @@ class ParsedAhead:
 
 
 def parse_ahead(
-    source: Source, *, with_frames: bool, use_threads: bool = False, one_read: bool = True
+    source: TextSource, *, with_frames: bool, use_threads: bool = False, one_read: bool = True
 ) -> ParsedAhead:
     """Read ``source`` and parse it with pyarrow in one call, when it is in the form that
     allows it: bytes, at least two lines, no line longer than :data:`physical_lines.MAX_LINE_BYTES`,
@@ -240,8 +245,16 @@ def prepare_parsed(
     block: list[tuple[int, Line, bool]] = []
     size = 0
     stop: Exception | None = None
+
+    def too_long(error: CorruptRecordError) -> None:
+        nonlocal block, size
+        if block:  # keep file order: the lines before it first
+            _vouch(block, with_frames, edit_type, use_threads, entries)
+            block, size = [], 0
+        entries.append((error.line or 0, error, False, None))
+
     try:
-        for item in iter_line_views(_Replay(parsed), name=name):
+        for item in iter_line_views(_Replay(parsed), name=name, on_long=too_long):
             line = item[1]
             if not line or (line[0] in _WHITESPACE and bytes(line).isspace()):
                 continue  # blank: the line-by-line path skips it, with no effect
@@ -275,12 +288,12 @@ def prepare_whole(parsed: ParsedAhead, *, edit_type: str | None) -> PreparedSumm
     return PreparedSummary(with_frames, _whole_entries(parsed.data, rows), None)
 
 
-def _read_chunks(source: Source, one_read: bool) -> tuple[list[bytes], Exception | None]:
+def _read_chunks(source: TextSource, one_read: bool) -> tuple[list[bytes], Exception | None]:
     """What :func:`iter_line_views` reads from ``source``, chunk by chunk, and what opening or
     reading raised (then the chunks before it); replayed by :class:`_Replay`."""
     chunks: list[bytes] = []
     try:
-        with open_source(source) as f:
+        with open_text_source(source) as f:
             while True:
                 chunk = f.read() if one_read else f.read(physical_lines.CHUNK_SIZE)
                 if not chunk:

@@ -38,7 +38,7 @@ from PIL import Image, UnidentifiedImageError
 
 from sparkle_data.errors import CorruptImageError, SparkleError
 from sparkle_data.io.atomic import atomic_write_bytes
-from sparkle_data.readers._source import Source, Where, open_binary
+from sparkle_data.readers._source import Source, Where, open_source_file
 
 __all__ = ["MAX_IMAGE_PIXELS", "ImageInfo", "encode_png", "probe_png", "read_png", "write_png"]
 
@@ -205,7 +205,7 @@ def probe_png(
 ) -> ImageInfo:
     """Read a PNG's ``IHDR`` (size, bit depth, colour type) without decoding it."""
     where = Where.of(source, name, sample_id)
-    with open_binary(source) as f:
+    with open_source_file(source) as f:
         return _guarded(where, _read_ihdr, f, where, max_pixels)
 
 
@@ -228,7 +228,7 @@ def read_png(
     if size is not None:
         _check_size(size)
     where = Where.of(source, name, sample_id)
-    with open_binary(source) as f:
+    with open_source_file(source) as f:
         rgb = _guarded(where, _decode, f, where, max_pixels)
     if size is not None and rgb.shape[:2] != size:
         h, w = size

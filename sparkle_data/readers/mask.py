@@ -41,17 +41,19 @@ import numpy.typing as npt
 from sparkle_data.errors import CorruptMaskError, SparkleError
 from sparkle_data.io.atomic import atomic_write_bytes
 from sparkle_data.layout import MAX_FRAMES
+from sparkle_data.readers._indices import frame_indices
 from sparkle_data.readers._npz import (
     MAX_NPY_HEADER,
     NPY_PREAMBLE,
     Member,
-    iter_member,
+    iter_npz_member,
     locate_members,
     npy_header_bytes,
     parse_npy_header,
-    read_member,
+    read_npz_member,
 )
-from sparkle_data.readers._source import Source, Where, open_binary
+from sparkle_data.readers._source import Source, Where, open_source_file
+from sparkle_data.readers.limits import DEFAULT_MAX_DECODED_BYTES, check_decoded_bytes
 
 __all__ = [
     "INFLATE_BACKEND",
@@ -181,7 +183,7 @@ def _open_npz(f: IO[bytes], where: Where, max_pixels: int) -> _Npz:
 
     # shape.npy: tiny, read whole and CRC-checked.
     sm = members["shape.npy"]
-    raw = read_member(f, sm, where, _zlib)
+    raw = read_npz_member(f, sm, where, _zlib)
     dtype, shp, hdr = parse_npy_header(raw[: NPY_PREAMBLE + MAX_NPY_HEADER], sm, where)
     if dtype.kind not in "iu" or shp != (3,):
         raise where.error(
@@ -251,21 +253,13 @@ def _frame_indices(
 ) -> npt.NDArray[np.intp]:
     if isinstance(frames, slice):
         return np.arange(num_frames, dtype=np.intp)[frames]
-    arr = np.asarray(frames)
-    if arr.size == 0:
-        return np.zeros(0, dtype=np.intp)
-    if arr.ndim != 1 or arr.dtype.kind not in "iu":
-        raise TypeError(
-            f"Invalid frames {frames!r}: must be a slice or a 1-D sequence of ints "
-            f"(got dtype {arr.dtype}, shape {arr.shape})."
-        )
-    bad = arr[(arr < -num_frames) | (arr >= num_frames)]
-    if bad.size:
-        raise IndexError(
-            f"Invalid frame index {int(bad[0])}: out of range for a mask of {num_frames} "
-            f"frames (valid: 0..{num_frames - 1}, or -{num_frames}..-1 from the end)."
-        )
-    return np.where(arr < 0, arr + num_frames, arr).astype(np.intp)
+    return frame_indices(
+        frames,
+        num_frames,
+        kind="mask",
+        label=f"frames {frames!r}",
+        accepted="a slice or a 1-D sequence of ints",
+    )
 
 
 def _read_frames(
@@ -295,7 +289,7 @@ def _read_frames(
         runs = [(runs[0][0], runs[-1][1])]
     j = 0
     for a, b in runs:
-        for pos, piece in iter_member(f, npz.mask, base + a, base + b, where, _zlib):
+        for pos, piece in iter_npz_member(f, npz.mask, base + a, base + b, where, _zlib):
             lo, hi = pos - base, pos - base + len(piece)
             src = np.frombuffer(piece, dtype=np.uint8)
             k = j
@@ -332,7 +326,7 @@ def probe_mask(
     would refuse before touching the packed bits.
     """
     where = Where.of(source, name, sample_id)
-    with open_binary(source) as f:
+    with open_source_file(source) as f:
         return _guarded(where, _open_npz, f, where, max_pixels).info
 
 
@@ -343,6 +337,7 @@ def read_mask(
     name: str | None = None,
     sample_id: str | None = None,
     max_pixels: int = MAX_MASK_PIXELS,
+    max_decoded_bytes: int | None = DEFAULT_MAX_DECODED_BYTES,
 ) -> npt.NDArray[np.bool_]:
     """Read a ``source_video_mask`` NPZ as a boolean ``(T', H, W)`` array.
 
@@ -353,15 +348,28 @@ def read_mask(
 
     Raises :class:`~sparkle_data.errors.CorruptMaskError` for a malformed file (see the module
     docstring for the rules), :class:`IndexError` for a frame index outside ``[-T, T)`` and
-    :class:`TypeError` for frames that are not integers. ``max_pixels`` bounds ``H * W``.
+    :class:`TypeError` for frames that are not integers. ``max_pixels`` bounds ``H * W``;
+    ``max_decoded_bytes`` bounds the array returned (frames x H x W bytes), checked from the
+    headers before anything is inflated or allocated.
     """
     where = Where.of(source, name, sample_id)
-    with open_binary(source) as f:
+    with open_source_file(source) as f:
         npz = _guarded(where, _open_npz, f, where, max_pixels)
         t, h, w = npz.info.shape
-        if frames is None:
+        idx = None if frames is None else _frame_indices(frames, t)
+        n = t if idx is None else len(idx)
+        check_decoded_bytes(
+            n * h * w,
+            max_decoded_bytes,
+            error=CorruptMaskError,
+            what="mask",
+            shape=(n, h, w),
+            path=where.path,
+            member=where.member,
+            sample_id=where.sample_id,
+        )
+        if idx is None:
             return _guarded(where, _read_all, f, npz, where)
-        idx = _frame_indices(frames, t)
         if idx.size == 0:
             return np.zeros((0, h, w), dtype=np.bool_)
         wanted = np.unique(idx)
@@ -376,7 +384,7 @@ def read_mask(
 
 def _read_all(f: IO[bytes], npz: _Npz, where: Where) -> npt.NDArray[np.bool_]:
     t, h, w = npz.info.shape
-    raw = read_member(f, npz.mask, where, _zlib)
+    raw = read_npz_member(f, npz.mask, where, _zlib)
     packed = np.frombuffer(raw, dtype=np.uint8, count=npz.info.packed_bytes, offset=npz.data_start)
     return np.unpackbits(packed, count=t * h * w).view(np.bool_).reshape(t, h, w)
 

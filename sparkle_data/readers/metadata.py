@@ -24,7 +24,7 @@ from sparkle_data.layout import (
 from sparkle_data.readers._fields import (
     MISSING,
     NOWHERE,
-    Where,
+    RecordWhere,
     check_raw_edit_type,
     check_sample_id,
     check_text,
@@ -52,7 +52,7 @@ def _check_metadata_fields(
     raw_edit_type: object,
     chosen_keyword: object,
     original_scene: object,
-    where: Where,
+    where: RecordWhere,
 ) -> tuple[str, str] | None:
     """Check the fields of a metadata record; ``(subtheme, scene)`` of its keyword, if any."""
     check_text(prompt, where, "prompt", nonempty=True)
@@ -137,7 +137,7 @@ _MetadataValues = tuple[str, str, "str | None", str, "tuple[str, str] | None"]
 """``prompt``, ``raw_edit_type``, ``chosen_keyword``, ``original_scene``, split keyword."""
 
 
-def _metadata_values(obj: dict[str, object], sid: SampleId, where: Where) -> _MetadataValues:
+def _metadata_values(obj: dict[str, object], sid: SampleId, where: RecordWhere) -> _MetadataValues:
     """Validate one parsed metadata line (the one rule set of every metadata reader).
 
     For openve3m an absent, ``null`` or empty ``chosen_keyword`` reads as ``None``.
@@ -173,7 +173,7 @@ _CANONICAL: Final[dict[str, EditType]] = {
 """``canonical_edit_type`` of every name it accepts."""
 
 
-def metadata_from_json(obj: dict[str, object], sid: SampleId, where: Where) -> MetadataRecord:
+def metadata_from_json(obj: dict[str, object], sid: SampleId, where: RecordWhere) -> MetadataRecord:
     """The :class:`MetadataRecord` of one parsed metadata line (``convert`` of
     :func:`~sparkle_data.readers._text.iter_jsonl_records`; Sparkle-Bench's metadata reader
     uses it too). Raises the reader errors, located at ``where``."""
@@ -186,7 +186,7 @@ MetadataRow = tuple[str, "str | None", "str | None", "str | None", str]
 ``original_scene``."""
 
 
-def _metadata_row(obj: dict[str, object], sid: SampleId, where: Where) -> MetadataRow:
+def _metadata_row(obj: dict[str, object], sid: SampleId, where: RecordWhere) -> MetadataRow:
     """``sample_id``, ``chosen_keyword``, ``subtheme``, ``scene``, ``original_scene``."""
     _, _, keyword, scene, split = _metadata_values(obj, sid, where)
     if split is None:

@@ -34,7 +34,7 @@ from sparkle_data.layout import (
 from sparkle_data.policy import SkipReport
 from sparkle_data.readers._fields import (
     NOWHERE,
-    Where,
+    RecordWhere,
     check_edit_type,
     check_sample_id,
     check_text,
@@ -42,7 +42,7 @@ from sparkle_data.readers._fields import (
     reason_of,
 )
 from sparkle_data.readers._reader import eager_reader, lazy_reader, table_reader
-from sparkle_data.readers._text import Source, check_unique, iter_csv_rows
+from sparkle_data.readers._text import TextSource, check_unique, iter_csv_rows
 from sparkle_data.readers.metadata import (
     MetadataRecord,
     iter_metadata_jsonl,
@@ -90,7 +90,14 @@ def _relpath_affixes(edit_type: EditType, artifact: str) -> tuple[str, str]:
 
 
 def _check_video_path(
-    value: object, sid: SampleId, text: str, *, field: str, artifact: str, other: str, where: Where
+    value: object,
+    sid: SampleId,
+    text: str,
+    *,
+    field: str,
+    artifact: str,
+    other: str,
+    where: RecordWhere,
 ) -> None:
     """``value`` must be ``artifact_relpath(sid, artifact)``; ``text`` is ``str(sid)``."""
     prefix, suffix = _relpath_affixes(sid.edit_type, artifact)
@@ -111,7 +118,7 @@ def _check_video_path(
 
 
 def _check_prompt_fields(
-    sid: SampleId, prompt: object, src_video: object, tgt_video: object, where: Where
+    sid: SampleId, prompt: object, src_video: object, tgt_video: object, where: RecordWhere
 ) -> None:
     text = str(sid)
     _check_video_path(
@@ -160,7 +167,7 @@ class PromptRow:
 
 
 def _csv_rows(
-    source: Source, path: str, report: SkipReport, edit_type: str | None
+    source: TextSource, path: str, report: SkipReport, edit_type: str | None
 ) -> Iterator[PromptCsvRow]:
     """The row parser of the prompts CSV: each valid row, checked once."""
     if edit_type is not None:

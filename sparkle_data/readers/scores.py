@@ -39,14 +39,14 @@ from sparkle_data.readers._fields import (
     NOWHERE,
     SCORE_MAX,
     SCORE_MIN,
-    Where,
+    RecordWhere,
     check_sample_id,
     check_score,
     check_text,
     wrong_type,
 )
 from sparkle_data.readers._reader import eager_reader, jsonl_rows, lazy_reader, read_rows
-from sparkle_data.readers._text import Source
+from sparkle_data.readers._text import TextSource
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -88,7 +88,7 @@ def _mean(values: Sequence[float]) -> float:
     return total / len(values)
 
 
-def _bad_editscore(value: object, where: Where, kind: str) -> CorruptRecordError:
+def _bad_editscore(value: object, where: RecordWhere, kind: str) -> CorruptRecordError:
     return wrong_type(value, where, "editscore", f"a JSON {kind}")
 
 
@@ -100,7 +100,7 @@ _ImageFields = tuple[str, float, float, float, float, str, str]
 
 
 def _check_image(
-    prompt: object, scores: Sequence[object], texts: Sequence[object], where: Where
+    prompt: object, scores: Sequence[object], texts: Sequence[object], where: RecordWhere
 ) -> _ImageFields:
     return (
         check_text(prompt, where, "prompt", nonempty=True),
@@ -146,7 +146,7 @@ _image_texts: Final = operator.itemgetter(*_IMAGE_TEXTS)
 
 
 def _image_from_json(
-    obj: dict[str, object], sid: SampleId, where: Where
+    obj: dict[str, object], sid: SampleId, where: RecordWhere
 ) -> tuple[str, _ImageFields]:
     es = obj.get("editscore", MISSING)
     if not isinstance(es, dict):
@@ -190,7 +190,7 @@ load_image_scores: Final = eager_reader(iter_image_scores)
 
 
 def load_image_score_table(
-    source: Source,
+    source: TextSource,
     *,
     edit_type: str | None = None,
     with_text: bool = False,
@@ -231,7 +231,7 @@ def load_image_score_table(
 
 
 def _check_frame_indices(
-    indices: object, num_scores: int, where: Where, *, num_frames: int | None = None
+    indices: object, num_scores: int, where: RecordWhere, *, num_frames: int | None = None
 ) -> tuple[int, ...]:
     def bad(rule: str) -> CorruptRecordError:
         return where.invalid(
@@ -268,7 +268,7 @@ def _frame_field_names(index: int) -> tuple[str, ...]:
     return tuple(f"editscore[{index}].{k}" for k in (*_FRAME_SCORES, *_FRAME_TEXTS))
 
 
-def _check_frame(values: Sequence[object], index: int, where: Where) -> _FrameFields:
+def _check_frame(values: Sequence[object], index: int, where: RecordWhere) -> _FrameFields:
     """Validate the seven values of one ``editscore[index]`` entry, in field order."""
     names = _frame_field_names(index)
     sc, pq, o, sc_text, pq_text, sc_raw, pq_raw = values
@@ -387,11 +387,11 @@ class VideoEditScore:
 
 
 _VideoValues = tuple[str, str, tuple[int, ...], list[_FrameFields]]
-_VideoConvert = Callable[[dict[str, object], SampleId, Where], _VideoValues]
+_VideoConvert = Callable[[dict[str, object], SampleId, RecordWhere], _VideoValues]
 
 
 def _video_converter(num_frames: int | None) -> _VideoConvert:
-    def convert(obj: dict[str, object], sid: SampleId, where: Where) -> _VideoValues:
+    def convert(obj: dict[str, object], sid: SampleId, where: RecordWhere) -> _VideoValues:
         prompt = check_text(obj.get("prompt", MISSING), where, "prompt", nonempty=True)
         entries = obj.get("editscore", MISSING)
         if not isinstance(entries, list):
@@ -425,7 +425,7 @@ _VideoRow = tuple[list[int], list[float]]
 
 def _video_table_converter(
     num_frames: int,
-) -> Callable[[dict[str, object], SampleId, Where], _VideoRow]:
+) -> Callable[[dict[str, object], SampleId, RecordWhere], _VideoRow]:
     """The converter of :func:`load_video_score_table`: the numbers of a record.
 
     The common case is checked as a whole: ``num_frames`` entries, each an object with the
@@ -442,7 +442,7 @@ def _video_table_converter(
         *(7 * i + j for i in range(num_frames) for j in range(len(_FRAME_SCORES)))
     )
 
-    def convert(obj: dict[str, object], sid: SampleId, where: Where) -> _VideoRow:
+    def convert(obj: dict[str, object], sid: SampleId, where: RecordWhere) -> _VideoRow:
         entries = obj.get("editscore")
         indices = obj.get("frame_indices")
         prompt = obj.get("prompt")
@@ -488,7 +488,7 @@ def _check_num_frames(num_frames: int | None, *, required: bool) -> None:
 
 
 def iter_video_scores(
-    source: Source,
+    source: TextSource,
     *,
     edit_type: str | None = None,
     num_frames: int | None = CARD_NUM_SCORED_FRAMES,
@@ -518,7 +518,7 @@ load_video_scores: Final = eager_reader(iter_video_scores)
 
 
 def load_video_score_table(
-    source: Source,
+    source: TextSource,
     *,
     edit_type: str | None = None,
     num_frames: int = CARD_NUM_SCORED_FRAMES,
@@ -548,7 +548,7 @@ def load_video_score_table(
     flat_scores: list[float] = []
     table_converter = _video_table_converter(num_frames)
 
-    def convert(obj: dict[str, object], sid: SampleId, where: Where) -> None:
+    def convert(obj: dict[str, object], sid: SampleId, where: RecordWhere) -> None:
         indices, scores = table_converter(obj, sid, where)
         ids.append(str(sid))
         flat_indices.extend(indices)

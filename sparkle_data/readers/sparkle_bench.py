@@ -23,9 +23,15 @@ from sparkle_data.layout import (
     parse_edit_type,
 )
 from sparkle_data.policy import OnError, SkipReport
-from sparkle_data.readers._fields import NOWHERE, Where, check_edit_type, check_text, reason_of
+from sparkle_data.readers._fields import (
+    NOWHERE,
+    RecordWhere,
+    check_edit_type,
+    check_text,
+    reason_of,
+)
 from sparkle_data.readers._text import (
-    Source,
+    TextSource,
     check_unique,
     iter_csv_rows,
     iter_jsonl_records,
@@ -44,7 +50,7 @@ __all__ = [
 
 
 def _check_bench_row(
-    edited_type: object, prompt: object, original_video: object, where: Where
+    edited_type: object, prompt: object, original_video: object, where: RecordWhere
 ) -> SampleId:
     """Validate a bench row; returns the id taken from ``original_video``."""
     try:
@@ -95,7 +101,7 @@ class BenchRow:
 
 
 def iter_bench_csv(
-    source: Source,
+    source: TextSource,
     *,
     edit_type: str | None = None,
     name: str | None = None,
@@ -133,7 +139,7 @@ def iter_bench_csv(
 
 
 def load_bench_csv(
-    source: Source,
+    source: TextSource,
     *,
     edit_type: str | None = None,
     name: str | None = None,
@@ -147,7 +153,7 @@ def load_bench_csv(
 
 
 def iter_bench_metadata_jsonl(
-    source: Source,
+    source: TextSource,
     *,
     edit_type: str | None = None,
     name: str | None = None,
@@ -166,7 +172,7 @@ def iter_bench_metadata_jsonl(
 
 
 def load_bench_metadata_jsonl(
-    source: Source,
+    source: TextSource,
     *,
     edit_type: str | None = None,
     name: str | None = None,

@@ -45,17 +45,35 @@ import av.video.stream
 import numpy as np
 import numpy.typing as npt
 
-from sparkle_data.errors import CorruptVideoError
 from sparkle_data.io.shm import shared_empty
-from sparkle_data.readers._source import Source, Where, open_binary
+from sparkle_data.readers._source import Source, Where, open_source_file, source_size
+from sparkle_data.readers._video_decode import (
+    INTERPOLATIONS,
+    DecodeKeywords,
+    FramePlan,
+    Interpolation,
+    Layout,
+    ThreadType,
+    VideoDecodeOptions,
+    check_dims,
+    check_options,
+    configure,
+    corrupt,
+    fill,
+    kept_frames,
+    rethrow_if_not_data,
+    wanted_indices,
+)
 
 if TYPE_CHECKING:
     import torch
+    from typing_extensions import Unpack
 
 __all__ = [
     "INTERPOLATIONS",
     "MAX_VIDEO_FRAMES",
     "MAX_VIDEO_PIXELS",
+    "DecodeKeywords",
     "Interpolation",
     "Layout",
     "Source",
@@ -73,37 +91,6 @@ MAX_VIDEO_PIXELS: Final = 4096 * 4096
 MAX_VIDEO_FRAMES: Final = 1024
 """Default bound on the header's frame count (Sparkle clips have at most 81)."""
 
-Interpolation = Literal[
-    "FAST_BILINEAR",
-    "BILINEAR",
-    "BICUBIC",
-    "X",
-    "POINT",
-    "AREA",
-    "BICUBLIN",
-    "GAUSS",
-    "SINC",
-    "LANCZOS",
-    "SPLINE",
-]
-INTERPOLATIONS: Final[tuple[Interpolation, ...]] = (
-    "FAST_BILINEAR",
-    "BILINEAR",
-    "BICUBIC",
-    "X",
-    "POINT",
-    "AREA",
-    "BICUBLIN",
-    "GAUSS",
-    "SINC",
-    "LANCZOS",
-    "SPLINE",
-)
-"""swscale's scaling algorithms, by the names PyAV uses."""
-Layout = Literal["THWC", "TCHW"]
-ThreadType = Literal["AUTO", "FRAME", "SLICE"]
-_LAYOUTS: Final[tuple[Layout, ...]] = ("THWC", "TCHW")
-_THREAD_TYPES: Final[tuple[ThreadType, ...]] = ("AUTO", "FRAME", "SLICE")
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,32 +113,19 @@ class VideoInfo:
         return (self.num_frames, self.height, self.width)
 
 
-# --------------------------------------------------------------------------- errors
-
-
-def _rethrow_if_not_data(e: BaseException) -> None:
-    """I/O failures and MemoryError are not corrupt data: let them through unchanged."""
-    if isinstance(e, (MemoryError, KeyboardInterrupt)):
-        raise e
-    if isinstance(e, OSError):
-        raise e
-
-
-def _corrupt(where: Where, what: str, value: object, rule: str) -> CorruptVideoError:
-    return where.error(CorruptVideoError, what, value, rule=rule)
-
-
 # --------------------------------------------------------------------------- open + probe
 
 
 @contextlib.contextmanager
 def _open(source: Source, where: Where) -> Iterator[av.container.InputContainer]:
-    with open_binary(source) as f:
+    with open_source_file(source) as f:
+        if source_size(f) == 0:
+            raise corrupt(where, "video", "0 bytes", "is empty (zero-byte file or member)")
         try:
             container = av.open(f, mode="r", metadata_errors="replace")
         except av.FFmpegError as e:
-            _rethrow_if_not_data(e)
-            raise _corrupt(where, "video", f"{type(e).__name__}: {e}", "cannot be opened") from e
+            rethrow_if_not_data(e)
+            raise corrupt(where, "video", f"{type(e).__name__}: {e}", "cannot be opened") from e
         try:
             yield container
         finally:
@@ -163,16 +137,16 @@ def _probe(
 ) -> tuple[VideoInfo, av.video.stream.VideoStream]:
     if not container.streams.video:
         kinds: list[str] = sorted({str(s.type) for s in container.streams}) or ["none"]
-        raise _corrupt(
+        raise corrupt(
             where, "video", f"streams: {', '.join(kinds)}", "has no video stream (audio-only?)"
         )
     stream = container.streams.video[0]
     cc = stream.codec_context
     width, height = int(cc.width), int(cc.height)
     if width <= 0 or height <= 0:
-        raise _corrupt(where, "video size", (width, height), "must be positive")
+        raise corrupt(where, "video size", (width, height), "must be positive")
     if width * height > max_pixels:
-        raise _corrupt(
+        raise corrupt(
             where,
             "video size",
             f"{width}x{height}",
@@ -191,9 +165,9 @@ def _probe(
             if duration
             else "the video has zero frames"
         )
-        raise _corrupt(where, "frame count", num_frames, rule)
+        raise corrupt(where, "frame count", num_frames, rule)
     if num_frames > max_frames:
-        raise _corrupt(
+        raise corrupt(
             where,
             "frame count",
             num_frames,
@@ -201,7 +175,7 @@ def _probe(
         )
     fps = stream.average_rate or stream.guessed_rate or stream.base_rate
     if not fps or fps <= 0:
-        raise _corrupt(where, "frame rate", fps, "is missing from the header")
+        raise corrupt(where, "frame rate", fps, "is missing from the header")
     info = VideoInfo(
         num_frames=num_frames,
         width=width,
@@ -236,159 +210,21 @@ def probe_video(
 # --------------------------------------------------------------------------- decoding
 
 
-def _check_indices(indices: Sequence[int] | npt.NDArray[np.integer], n: int) -> list[int]:
-    arr = np.asarray(indices)
-    if arr.size == 0:
-        return []
-    if arr.ndim != 1 or arr.dtype.kind not in "iu":
-        raise TypeError(
-            f"Invalid indices: must be a 1-D sequence of ints (got dtype {arr.dtype}, "
-            f"shape {arr.shape})."
-        )
-    bad = arr[(arr < -n) | (arr >= n)]
-    if bad.size:
-        raise IndexError(
-            f"Invalid frame index {int(bad[0])}: out of range for a video of {n} frames "
-            f"(valid: 0..{n - 1}, or -{n}..-1 from the end)."
-        )
-    return [int(i) + n if i < 0 else int(i) for i in arr.tolist()]
-
-
-def _check_dims(height: int | None, width: int | None) -> None:
-    for label, v in (("height", height), ("width", width)):
-        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v <= 0):
-            raise ValueError(f"Invalid {label} {v!r}: must be a positive int or None.")
-
-
-def _output_size(info: VideoInfo, height: int | None, width: int | None) -> tuple[int, int]:
-    if height is not None and width is not None:
-        return height, width
-    if width is not None:
-        return max(1, round(info.height * width / info.width)), width
-    if height is not None:
-        return height, max(1, round(info.width * height / info.height))
-    return info.height, info.width
-
-
-def _check_options(
-    layout: str, interpolation: str, threads: int, thread_type: str, output: str
-) -> None:
-    if layout not in _LAYOUTS:
-        raise ValueError(f"Invalid layout {layout!r}: must be one of {', '.join(_LAYOUTS)}.")
-    if interpolation not in INTERPOLATIONS:
-        raise ValueError(
-            f"Invalid interpolation {interpolation!r}: must be one of {', '.join(INTERPOLATIONS)}."
-        )
-    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
-        raise ValueError(f"Invalid threads {threads!r}: must be an int >= 0 (0 = automatic).")
-    if thread_type not in _THREAD_TYPES:
-        raise ValueError(
-            f"Invalid thread_type {thread_type!r}: must be one of {', '.join(_THREAD_TYPES)}."
-        )
-    if output not in ("numpy", "torch"):
-        raise ValueError(f"Invalid output {output!r}: must be 'numpy' or 'torch'.")
-
-
-def _configure(stream: av.video.stream.VideoStream, threads: int, thread_type: str) -> None:
-    stream.codec_context.thread_count = threads
-    if threads != 1:
-        stream.codec_context.thread_type = thread_type
-
-
-def _decode(
-    container: av.container.InputContainer,
-    stream: av.video.stream.VideoStream,
-    stop: int | None,
-    where: Where,
-) -> Iterator[tuple[int, av.video.frame.VideoFrame]]:
-    """Yield ``(index, frame)`` in presentation order; stop after index ``stop - 1``."""
-    pos = 0
-    try:
-        for frame in container.decode(stream):
-            yield pos, frame
-            pos += 1
-            if stop is not None and pos >= stop:
-                return
-    except av.FFmpegError as e:
-        _rethrow_if_not_data(e)
-        raise _corrupt(
-            where,
-            "video",
-            f"{type(e).__name__}: {e}",
-            f"decoding failed after {pos} frames (truncated or corrupt)",
-        ) from e
-
-
-def _short(where: Where, decoded: int, info: VideoInfo, missing: int | None) -> CorruptVideoError:
-    need = f"; frame {missing} was never reached" if missing is not None else ""
-    return _corrupt(
-        where,
-        "video",
-        f"{decoded} decoded frames",
-        f"the header declares {info.num_frames} frames{need} (truncated file?)",
-    )
-
-
-def _copy_rgb(frame: av.video.frame.VideoFrame, dst: npt.NDArray[np.uint8]) -> None:
-    """Copy a ``rgb24`` frame into ``dst`` (H, W, 3), skipping row padding."""
-    plane = frame.planes[0]
-    h, w = dst.shape[0], dst.shape[1]
-    rows = np.frombuffer(memoryview(plane), dtype=np.uint8, count=plane.line_size * h)
-    dst[...] = rows.reshape(h, plane.line_size)[:, : w * 3].reshape(h, w, 3)
-
-
-_GBRP_TO_RGB: Final = ((0, 1), (1, 2), (2, 0))
-"""``gbrp`` plane index -> RGB channel: plane 0 is G, 1 is B, 2 is R."""
-
-
-def _copy_planar(frame: av.video.frame.VideoFrame, dst: npt.NDArray[np.uint8]) -> None:
-    """Copy a ``gbrp`` frame into ``dst`` (3, H, W) in RGB channel order."""
-    h, w = dst.shape[1], dst.shape[2]
-    planes = frame.planes
-    for p, c in _GBRP_TO_RGB:
-        plane = planes[p]
-        rows = np.frombuffer(memoryview(plane), dtype=np.uint8, count=plane.line_size * h)
-        dst[c] = rows.reshape(h, plane.line_size)[:, :w]
-
-
-@dataclass(frozen=True, slots=True)
-class _Plan:
-    info: VideoInfo
-    height: int
-    width: int
-    layout: Layout
-    interpolation: Interpolation
-    threads: int
-
-    def convert(
-        self,
-        reformatter: av.video.reformatter.VideoReformatter,
-        frame: av.video.frame.VideoFrame,
-        dst: npt.NDArray[np.uint8],
-    ) -> None:
-        planar = self.layout == "TCHW"
-        out = reformatter.reformat(
-            frame,
-            width=self.width,
-            height=self.height,
-            format="gbrp" if planar else "rgb24",
-            interpolation=self.interpolation,
-            threads=self.threads,
-        )
-        if planar:
-            _copy_planar(out, dst)
-        else:
-            _copy_rgb(out, dst)
-
-    def frame_shape(self) -> tuple[int, int, int]:
-        if self.layout == "TCHW":
-            return (3, self.height, self.width)
-        return (self.height, self.width, 3)
+def _plan(
+    info: VideoInfo,
+    height: int | None,
+    width: int | None,
+    layout: Layout,
+    interpolation: Interpolation,
+    threads: int,
+) -> FramePlan:
+    src = (info.height, info.width)
+    return FramePlan.of(info.num_frames, src, (height, width), layout, interpolation, threads)
 
 
 def _check_expected(where: Where, info: VideoInfo, expected_frames: int | None) -> None:
     if expected_frames is not None and info.num_frames != expected_frames:
-        raise _corrupt(
+        raise corrupt(
             where,
             "frame count",
             info.num_frames,
@@ -400,57 +236,33 @@ def _check_expected(where: Where, info: VideoInfo, expected_frames: int | None) 
 def read_video(
     source: Source,
     *,
-    indices: Sequence[int] | npt.NDArray[np.integer] | None = ...,
-    height: int | None = ...,
-    width: int | None = ...,
     output: Literal["numpy"] = ...,
-    layout: Layout = ...,
-    threads: int = ...,
-    thread_type: ThreadType = ...,
-    interpolation: Interpolation = ...,
     name: str | None = ...,
     sample_id: str | None = ...,
-    expected_frames: int | None = ...,
     max_pixels: int = ...,
     max_frames: int = ...,
-    shared_memory: bool = ...,
+    **decode: Unpack[DecodeKeywords],
 ) -> npt.NDArray[np.uint8]: ...
 @overload
 def read_video(
     source: Source,
     *,
-    indices: Sequence[int] | npt.NDArray[np.integer] | None = ...,
-    height: int | None = ...,
-    width: int | None = ...,
     output: Literal["torch"],
-    layout: Layout = ...,
-    threads: int = ...,
-    thread_type: ThreadType = ...,
-    interpolation: Interpolation = ...,
     name: str | None = ...,
     sample_id: str | None = ...,
-    expected_frames: int | None = ...,
     max_pixels: int = ...,
     max_frames: int = ...,
-    shared_memory: bool = ...,
+    **decode: Unpack[DecodeKeywords],
 ) -> torch.Tensor: ...
 def read_video(
     source: Source,
     *,
-    indices: Sequence[int] | npt.NDArray[np.integer] | None = None,
-    height: int | None = None,
-    width: int | None = None,
     output: Literal["numpy", "torch"] = "numpy",
-    layout: Layout = "THWC",
-    threads: int = 1,
-    thread_type: ThreadType = "AUTO",
-    interpolation: Interpolation = "BILINEAR",
     name: str | None = None,
     sample_id: str | None = None,
-    expected_frames: int | None = None,
     max_pixels: int = MAX_VIDEO_PIXELS,
     max_frames: int = MAX_VIDEO_FRAMES,
-    shared_memory: bool = False,
+    **decode: Unpack[DecodeKeywords],
 ) -> npt.NDArray[np.uint8] | torch.Tensor:
     """Decode a clip (or the frames at ``indices``) to ``uint8`` RGB.
 
@@ -458,6 +270,11 @@ def read_video(
     numpy array or (``output="torch"``, zero-copy) a CPU tensor. ``indices`` keep their order
     and repeats; negative ones count from the end. ``height``/``width`` resize inside swscale
     with ``interpolation``; give one of them to keep the aspect ratio.
+
+    The decoding keywords (``**decode``, shared with :meth:`VideoFile.read`) and their
+    defaults: ``indices=None`` (every frame), ``height=None``, ``width=None``,
+    ``layout="THWC"``, ``threads=1`` (0: automatic), ``thread_type="AUTO"``,
+    ``interpolation="BILINEAR"``, ``expected_frames=None`` and ``shared_memory=False``.
 
     ``shared_memory=True`` (``output="torch"`` only) decodes straight into a tensor allocated
     in shared memory: a DataLoader worker then hands it to the main process without copying
@@ -470,25 +287,11 @@ def read_video(
     To read the header first and then decode without parsing it again, use
     :func:`open_video`.
     """
-    _check_options(layout, interpolation, threads, thread_type, output)
-    _check_dims(height, width)
-    if shared_memory and output != "torch":
-        raise ValueError("Invalid shared_memory=True: it needs output='torch'.")
+    VideoDecodeOptions.of("read_video", output, dict(decode))
     with open_video(
         source, name=name, sample_id=sample_id, max_pixels=max_pixels, max_frames=max_frames
     ) as video:
-        return video.read(
-            indices=indices,
-            height=height,
-            width=width,
-            output=output,
-            layout=layout,
-            threads=threads,
-            thread_type=thread_type,
-            interpolation=interpolation,
-            expected_frames=expected_frames,
-            shared_memory=shared_memory,
-        )
+        return video.read(output=output, **decode)
 
 
 class VideoFile:
@@ -526,74 +329,33 @@ class VideoFile:
 
     @overload
     def read(
-        self,
-        *,
-        indices: Sequence[int] | npt.NDArray[np.integer] | None = ...,
-        height: int | None = ...,
-        width: int | None = ...,
-        output: Literal["numpy"] = ...,
-        layout: Layout = ...,
-        threads: int = ...,
-        thread_type: ThreadType = ...,
-        interpolation: Interpolation = ...,
-        expected_frames: int | None = ...,
-        shared_memory: bool = ...,
+        self, *, output: Literal["numpy"] = ..., **decode: Unpack[DecodeKeywords]
     ) -> npt.NDArray[np.uint8]: ...
     @overload
     def read(
-        self,
-        *,
-        indices: Sequence[int] | npt.NDArray[np.integer] | None = ...,
-        height: int | None = ...,
-        width: int | None = ...,
-        output: Literal["torch"],
-        layout: Layout = ...,
-        threads: int = ...,
-        thread_type: ThreadType = ...,
-        interpolation: Interpolation = ...,
-        expected_frames: int | None = ...,
-        shared_memory: bool = ...,
+        self, *, output: Literal["torch"], **decode: Unpack[DecodeKeywords]
     ) -> torch.Tensor: ...
     def read(
-        self,
-        *,
-        indices: Sequence[int] | npt.NDArray[np.integer] | None = None,
-        height: int | None = None,
-        width: int | None = None,
-        output: Literal["numpy", "torch"] = "numpy",
-        layout: Layout = "THWC",
-        threads: int = 1,
-        thread_type: ThreadType = "AUTO",
-        interpolation: Interpolation = "BILINEAR",
-        expected_frames: int | None = None,
-        shared_memory: bool = False,
+        self, *, output: Literal["numpy", "torch"] = "numpy", **decode: Unpack[DecodeKeywords]
     ) -> npt.NDArray[np.uint8] | torch.Tensor:
         """Decode as :func:`read_video` does (same arguments, same checks, same errors).
 
         A clip is decoded once: a second call raises ``RuntimeError`` (open it again).
         """
-        _check_options(layout, interpolation, threads, thread_type, output)
-        _check_dims(height, width)
-        if shared_memory and output != "torch":
-            raise ValueError("Invalid shared_memory=True: it needs output='torch'.")
+        o = VideoDecodeOptions.of("read", output, dict(decode))
         if self._read:
             raise RuntimeError(f"{self!r} was already decoded: open it again to decode again.")
         self._read = True
         info, where = self.info, self._where
-        _check_expected(where, info, expected_frames)
-        wanted = (
-            list(range(info.num_frames))
-            if indices is None
-            else _check_indices(indices, info.num_frames)
-        )
-        h, w = _output_size(info, height, width)
-        plan = _Plan(info, h, w, layout, interpolation, threads)
+        _check_expected(where, info, o.expected_frames)
+        wanted = wanted_indices(o.indices, info.num_frames)
+        plan = _plan(info, o.height, o.width, o.layout, o.interpolation, o.threads)
         shape = (len(wanted), *plan.frame_shape())
-        tensor = shared_empty(shape) if shared_memory and wanted else None
+        tensor = shared_empty(shape) if o.shared_memory and wanted else None
         buf = np.empty(shape, dtype=np.uint8) if tensor is None else tensor.numpy()
         if wanted:
-            _configure(self._stream, threads, thread_type)
-            _fill(self._container, self._stream, plan, wanted, buf, where, every=indices is None)
+            configure(self._stream, o.threads, o.thread_type)
+            fill(self._container, self._stream, plan, wanted, buf, where, every=o.indices is None)
         if tensor is not None:
             return tensor
         if output == "torch":
@@ -623,60 +385,6 @@ def open_video(
         yield VideoFile(container, stream, info, where)
 
 
-def _kept(
-    container: av.container.InputContainer,
-    stream: av.video.stream.VideoStream,
-    info: VideoInfo,
-    want: set[int],
-    where: Where,
-    *,
-    every: bool,
-) -> Iterator[tuple[int, av.video.frame.VideoFrame]]:
-    """Decode and yield the frames in ``want``; check the decoded count against the header.
-
-    Decoding stops after the last wanted index, except when ``every`` frame is wanted: then it
-    runs to the end so that surplus frames are caught too.
-    """
-    last = max(want)
-    decoded = 0
-    for index, frame in _decode(container, stream, None if every else last + 1, where):
-        decoded = index + 1
-        if index >= info.num_frames:
-            raise _corrupt(
-                where,
-                "video",
-                f"more than {info.num_frames} decoded frames",
-                "the stream holds more frames than its header declares",
-            )
-        if index in want:
-            yield index, frame
-    if decoded <= last:
-        raise _short(where, decoded, info, min(i for i in want if i >= decoded))
-    if every and decoded != info.num_frames:
-        raise _short(where, decoded, info, None)
-
-
-def _fill(
-    container: av.container.InputContainer,
-    stream: av.video.stream.VideoStream,
-    plan: _Plan,
-    wanted: list[int],
-    buf: npt.NDArray[np.uint8],
-    where: Where,
-    *,
-    every: bool,
-) -> None:
-    slots: dict[int, list[int]] = {}
-    for slot, index in enumerate(wanted):
-        slots.setdefault(index, []).append(slot)
-    reformatter = av.video.reformatter.VideoReformatter()
-    for index, frame in _kept(container, stream, plan.info, set(slots), where, every=every):
-        first, *others = slots[index]
-        plan.convert(reformatter, frame, buf[first])
-        for other in others:
-            buf[other] = buf[first]
-
-
 def iter_video_frames(
     source: Source,
     *,
@@ -703,8 +411,8 @@ def iter_video_frames(
     if layout not in ("HWC", "CHW"):
         raise ValueError(f"Invalid layout {layout!r}: must be 'HWC' or 'CHW'.")
     video_layout: Layout = "TCHW" if layout == "CHW" else "THWC"
-    _check_options(video_layout, interpolation, threads, thread_type, "numpy")
-    _check_dims(height, width)
+    check_options(video_layout, interpolation, threads, thread_type, "numpy")
+    check_dims(height, width)
     return _iter_frames(
         source,
         indices,
@@ -738,19 +446,16 @@ def _iter_frames(
     with _open(source, where) as container:
         info, stream = _probe(container, where, max_pixels, max_frames)
         _check_expected(where, info, expected_frames)
-        every = indices is None
-        wanted = (
-            list(range(info.num_frames))
-            if indices is None
-            else sorted(set(_check_indices(indices, info.num_frames)))
-        )
+        wanted = set(wanted_indices(indices, info.num_frames))
         if not wanted:
             return
-        h, w = _output_size(info, height, width)
-        plan = _Plan(info, h, w, video_layout, interpolation, threads)
-        _configure(stream, threads, thread_type)
+        plan = _plan(info, height, width, video_layout, interpolation, threads)
+        configure(stream, threads, thread_type)
         reformatter = av.video.reformatter.VideoReformatter()
-        for index, frame in _kept(container, stream, info, set(wanted), where, every=every):
+        found = kept_frames(
+            container, stream, info.num_frames, wanted, where, every=indices is None
+        )
+        for index, frame in found:
             dst = np.empty(plan.frame_shape(), dtype=np.uint8)
             plan.convert(reformatter, frame, dst)
             yield index, dst

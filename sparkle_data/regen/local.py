@@ -19,17 +19,28 @@ from typing import Any
 from tqdm import tqdm
 
 from sparkle_data.regen.config import StageConfig
+from sparkle_data.regen.pack import DEFAULT_SHARD_BYTES, pack_staged, record_first_parts
 from sparkle_data.regen.planner import Plan, WorkItem
 from sparkle_data.regen.registry import get_stage
 from sparkle_data.regen.report import RunReport
 from sparkle_data.regen.sharding import detect_rank, shard, visible_gpus
 from sparkle_data.regen.worker import ItemResult, RunContext, run_item
 
-__all__ = ["needs_gpu", "prepare_run", "run_local"]
+__all__ = ["finish_pack", "needs_gpu", "prepare_run", "run_local"]
 
 
-def needs_gpu(items: Sequence[WorkItem]) -> bool:
-    return any(get_stage(s).device == "gpu" for it in items for s in it.stages)
+def needs_gpu(
+    items: Sequence[WorkItem], configs: Mapping[str, StageConfig] | None = None
+) -> bool:
+    """Whether a GPU stage runs; a model stage configured with ``device="cpu"`` does not."""
+    cfgs = configs or {}
+
+    def on_gpu(name: str) -> bool:
+        stage = get_stage(name)
+        device = getattr(cfgs.get(name) or stage.config, "device", "cuda")
+        return stage.device == "gpu" and device != "cpu"
+
+    return any(on_gpu(s) for it in items for s in it.stages)
 
 
 def prepare_run(
@@ -43,9 +54,28 @@ def prepare_run(
     """This rank's items and the worker context (shared by both runners)."""
     if rank is None or world is None:
         rank, world = detect_rank()
-    items = shard(sorted(plan.items, key=lambda it: it.sample_id), rank, world)
-    ctx = RunContext(plan.root, plan.out, dict(configs or {}), retries)
+    # Deal the *selection*, not the items: a rank that plans after another finished some
+    # samples sees fewer items, but every sample keeps the same owner.
+    mine = set(shard(sorted(plan.selected), rank, world))
+    items = sorted((it for it in plan.items if it.sample_id in mine), key=lambda it: it.sample_id)
+    ctx = RunContext(plan.root, plan.out, dict(configs or {}), retries, pack=plan.pack)
     return items, ctx, rank, world
+
+
+def finish_pack(
+    plan: Plan, report: RunReport, *, shard_bytes: int, progress: bool
+) -> None:
+    """Pack the staged outputs of a ``pack`` plan (shared by both runners). Under several
+    ranks each rank only stages; ``sparkle-data regen pack OUT`` packs once all are done."""
+    if not plan.pack:
+        return
+    if report.world > 1:
+        record_first_parts(plan.out, plan.first_parts)
+        report.pack = {"staged_only": True, "shards": [], "members": 0}
+        return
+    report.pack = pack_staged(
+        plan.out, shard_bytes=shard_bytes, progress=progress, first_parts=plan.first_parts
+    ).to_dict()
 
 
 _GPU: list[str] = []
@@ -73,17 +103,19 @@ def run_local(
     progress: bool = True,
     rank: int | None = None,
     world: int | None = None,
+    shard_bytes: int = DEFAULT_SHARD_BYTES,
 ) -> RunReport:
-    """Run ``plan`` here; returns (and writes under ``plan.out/.regen/``) the run report.
+    """Run ``plan`` here; returns the run report (``report.write(plan.out)`` saves it).
 
     ``workers``: processes (default: the visible GPUs for a plan with a GPU stage, else
     ``os.cpu_count()``); 1 runs in this process. ``max_failures``: stop scheduling once more
-    samples than this have failed (``None``: never stop).
+    samples than this have failed (``None``: never stop). A ``pack`` plan's outputs are
+    packed into shards of at most ``shard_bytes`` at the end (see :mod:`.pack`).
     """
     items, ctx, rank, world = prepare_run(
         plan, configs=configs, retries=retries, rank=rank, world=world
     )
-    gpus = visible_gpus() if needs_gpu(items) else []
+    gpus = visible_gpus() if needs_gpu(items, configs) else []
     n = min(workers or len(gpus), len(gpus)) if gpus else max(1, workers or os.cpu_count() or 1)
     n = max(1, min(n, len(items) or 1))
     report = RunReport("local", n, rank, world)
@@ -120,5 +152,6 @@ def run_local(
     finally:
         bar.close()
     report.results.sort(key=lambda r: r.sample_id)
+    finish_pack(plan, report, shard_bytes=shard_bytes, progress=progress)
     report.wall_seconds = time.perf_counter() - t0
     return report

@@ -16,7 +16,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Final
 
-from sparkle_data.io.atomic import atomic_write_text, remove_stale_temps
+from sparkle_data.io.atomic import TEMP_MARK, atomic_write_text
 from sparkle_data.regen.config import StageConfig, config_to_dict
 from sparkle_data.regen.registry import get_stage
 
@@ -24,6 +24,7 @@ __all__ = [
     "MANIFEST_FORMAT",
     "REGEN_DIR",
     "build_manifest",
+    "config_models",
     "library_versions",
     "manifest_path",
     "write_manifest",
@@ -31,7 +32,20 @@ __all__ = [
 
 MANIFEST_FORMAT: Final = "sparkle-data/regen-manifest"
 REGEN_DIR: Final = ".regen"
-_LIBRARIES: Final = ("sparkle-data", "numpy", "av", "pillow", "opencv-python-headless", "ray")
+_LIBRARIES: Final = (
+    "sparkle-data",
+    "numpy",
+    "av",
+    "pillow",
+    "opencv-python-headless",
+    "ray",
+    "torch",
+    "transformers",
+    "diffusers",
+    "accelerate",
+    "peft",
+    "editscore",
+)
 
 
 def manifest_path(out: str | Path) -> Path:
@@ -55,15 +69,31 @@ def library_versions() -> dict[str, str | None]:
     return out
 
 
+def config_models(config: StageConfig) -> dict[str, str | None]:
+    """``{model id or folder: revision}`` named by a config's ``model``/``revision`` fields
+    (also ``X_model``/``X_revision`` pairs), so overridden models are recorded as run."""
+    fields = config_to_dict(config)
+    found: dict[str, str | None] = {}
+    for key, value in fields.items():
+        if key == "model" or key.endswith("_model"):
+            rev = fields.get(key[: -len("model")] + "revision")
+            if isinstance(value, str):
+                found[value] = rev if isinstance(rev, str) else None
+    return found
+
+
 def _stage_entry(name: str, config: StageConfig, revisions: Mapping[str, str]) -> dict[str, Any]:
     stage = get_stage(name)
+    models: dict[str, str | None] = {m: revisions.get(m) for m in stage.models}
+    for model, rev in config_models(config).items():
+        models[model] = revisions.get(model, rev) if rev is None else rev
     return {
         "config_type": type(config).__name__,
         "config": config_to_dict(config),
         "device": stage.device,
         "outputs": list(stage.outputs),
         "inputs": list(stage.inputs),
-        "models": {m: revisions.get(m) for m in stage.models},
+        "models": dict(sorted(models.items())),
     }
 
 
@@ -89,10 +119,15 @@ def write_manifest(out: str | Path, manifest: Mapping[str, Any]) -> Path:
     """Merge ``manifest`` into ``out``'s manifest (atomically); refuse a changed config."""
     path = manifest_path(out)
     if path.parent.is_dir():
-        remove_stale_temps(path.parent)  # a killed run's half-written report or manifest
+        # A killed run's half-written report or manifest; not recursive (other ranks write
+        # into the staging folder) and not the pack manifest (only packers, under a lock).
+        for stale in path.parent.glob(f".*{TEMP_MARK}*"):
+            if stale.is_file() and not stale.name.startswith(".pack.json"):
+                stale.unlink(missing_ok=True)
     merged: dict[str, Any] = dict(manifest)
     if path.is_file():
         old = json.loads(path.read_text(encoding="utf-8"))
+        merged = {**old, **manifest}  # keys another writer added survive
         stages = dict(old.get("stages", {}))
         for name, entry in manifest["stages"].items():
             prev = stages.get(name)

@@ -11,15 +11,26 @@ a stage is scheduled at most once per sample.
 from __future__ import annotations
 
 import os
+import sys
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+from tqdm import tqdm
+
 from sparkle_data.catalog import Catalog, build_catalog, select_ids
 from sparkle_data.io import fs as sfs
-from sparkle_data.layout import ARTIFACTS, artifact_relpath, artifact_spec
+from sparkle_data.layout import (
+    ARTIFACTS,
+    RECORD_FILES,
+    artifact_relpath,
+    artifact_spec,
+    edit_type_of,
+)
+from sparkle_data.regen.pack import PackedMember, packed_members, staged_path
 from sparkle_data.regen.registry import get_stage as stage_for_name
 from sparkle_data.regen.registry import stage_for
 
@@ -60,10 +71,12 @@ class WorkItem:
     stages: tuple[str, ...]
     inputs: tuple[InputRef, ...]
     prompt: str | None = None
+    records: tuple[tuple[str, str], ...] = ()
+    """``(record name, JSON line)`` of the record lines its stages read (model stages)."""
 
     @property
     def edit_type(self) -> str:
-        return self.sample_id.split("_")[1]
+        return edit_type_of(self.sample_id)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -71,6 +84,7 @@ class WorkItem:
             "stages": list(self.stages),
             "inputs": [r.to_dict() for r in self.inputs],
             "prompt": self.prompt,
+            "records": [list(r) for r in self.records],
         }
 
     @classmethod
@@ -80,6 +94,7 @@ class WorkItem:
             tuple(d["stages"]),
             tuple(InputRef.from_dict(r) for r in d["inputs"]),
             d.get("prompt"),
+            tuple((str(k), str(v)) for k, v in d.get("records", ())),
         )
 
 
@@ -104,6 +119,11 @@ class Plan:
     blocked: tuple[Blocked, ...]
     present: dict[str, int] = field(default_factory=dict)
     """Selected samples already having each wanted artifact."""
+    pack: bool = False
+    """Outputs go into tar shards (:mod:`.pack`), not loose files."""
+    first_parts: dict[str, int] = field(default_factory=dict)
+    """Per ``{edit_type}_{artifact}``: the part after the root's highest shard (``pack``
+    into another folder numbers its shards from there, so the two never clash)."""
 
     def __repr__(self) -> str:
         return (
@@ -148,6 +168,7 @@ class Plan:
         return {
             "root": self.root,
             "out": self.out,
+            "pack": self.pack,
             "artifacts": list(self.artifacts),
             "selected": len(self.selected),
             "present": self.present,
@@ -162,7 +183,8 @@ class Plan:
 
     def format(self, *, max_blocked: int = 10) -> str:
         lines = [
-            f"regen plan for {self.root} -> {self.out}",
+            f"regen plan for {self.root} -> {self.out}"
+            + (" (packed into tar shards)" if self.pack else ""),
             f"  selected samples: {len(self.selected)}; wanted: {', '.join(self.artifacts)}",
         ]
         for a in self.artifacts:
@@ -232,8 +254,9 @@ def _root_ref(row: Any, artifact: str) -> InputRef | None:
 class _SamplePlan:
     """The stage schedule of one sample (see the module docstring)."""
 
-    def __init__(self, have: dict[str, InputRef]) -> None:
+    def __init__(self, have: dict[str, InputRef], records: frozenset[str] = frozenset()) -> None:
         self.have = have
+        self.records = records
         self.scheduled: list[str] = []
         self.made: set[str] = set()
         self.needed: dict[str, InputRef] = {}
@@ -262,6 +285,9 @@ class _SamplePlan:
                 f"{artifact} is missing and stage {stage.name} needs a model "
                 f"({', '.join(stage.models) or 'not implemented'}), not in this release"
             )
+        absent = [r for r in stage.records if r in RECORD_FILES and r not in self.records]
+        if absent:
+            return f"{artifact} is missing and stage {stage.name} needs the {absent[0]} record"
         if stage.name in chain:  # pragma: no cover - the built-in graph is acyclic
             return f"stage cycle through {stage.name}"
         for inp in stage.inputs:
@@ -271,6 +297,42 @@ class _SamplePlan:
         self.scheduled.append(stage.name)
         self.made.update(stage.outputs)
         return None
+
+
+def _record_lines(catalog: Catalog, sid: str, scheduled: list[str]) -> tuple[tuple[str, str], ...]:
+    names = sorted({r for s in scheduled for r in stage_for_name(s).records if r in RECORD_FILES})
+    return tuple((r, catalog.read_record_line(sid, r).data.decode("utf-8")) for r in names)
+
+
+def _present(
+    row: Any, sid: str, out: str, packed: dict[str, PackedMember], pack: bool
+) -> dict[str, InputRef]:
+    """Where each artifact of ``sid`` already is: the root (loose or in a shard), the output
+    folder (loose, or in a shard a pack run wrote), or (``pack``) staged for packing."""
+    have: dict[str, InputRef] = {}
+    for a in ARTIFACTS:
+        rel = artifact_relpath(sid, a)
+        ref = _root_ref(row, a)
+        if ref is None and out_path(out, sid, a).is_file():
+            ref = InputRef(a, "out", rel)
+        if ref is None and rel in packed:
+            m = packed[rel]
+            ref = InputRef(a, "out", m.shard, m.offset, m.size)
+        if ref is None and pack:
+            staged = staged_path(out, sid, a)
+            if staged.is_file():
+                ref = InputRef(a, "out", staged.relative_to(out).as_posix())
+        if ref is not None:
+            have[a] = ref
+    return have
+
+
+def _first_parts(catalog: Catalog) -> dict[str, int]:
+    parts: dict[str, int] = {}
+    for shard in catalog.inventory.shards.values():
+        key = f"{shard.edit_type}_{shard.artifact}"
+        parts[key] = max(parts.get(key, 0), shard.part + 1)
+    return dict(sorted(parts.items()))
 
 
 def plan_regen(
@@ -283,11 +345,13 @@ def plan_regen(
     where: str | None = None,
     subset: str | os.PathLike[str] | None = None,
     progress: bool = False,
+    pack: bool = False,
 ) -> Plan:
     """Plan the regeneration of ``artifacts`` for the selected samples of ``source``.
 
     ``out`` defaults to the root when it is a local folder (outputs go next to the released
-    files); a remote root needs an ``out``.
+    files); a remote root needs an ``out``. With ``pack`` the run writes into tar shards
+    (:mod:`.pack`); outputs already staged for packing then count as present.
     """
     wanted = tuple(dict.fromkeys(artifact_spec(a).name for a in artifacts))
     if not wanted:
@@ -309,19 +373,18 @@ def plan_regen(
     items: list[WorkItem] = []
     blocked: list[Blocked] = []
     present: Counter[str] = Counter()
-    for sid in chosen:
+    packed = packed_members(out_dir)
+    bar = tqdm(chosen, desc="plan", unit="sample", file=sys.stderr,
+               disable=not progress or len(chosen) < 1000)
+    for sid in bar:
         row = table.loc[sid]
-        have: dict[str, InputRef] = {}
-        for a in ARTIFACTS:
-            p = out_path(out_dir, sid, a)
-            ref = InputRef(a, "out", artifact_relpath(sid, a)) if p.is_file() else None
-            ref = _root_ref(row, a) or ref
-            if ref is not None:
-                have[a] = ref
+        have = _present(row, sid, out_dir, packed, pack)
         for a in wanted:
             if a in have:
                 present[a] += 1
-        sp = _SamplePlan(have)
+        recs = frozenset(r for r in RECORD_FILES if isinstance(row.get(f"in_{r}"), (bool, np.bool_))
+                         and bool(row.get(f"in_{r}")))
+        sp = _SamplePlan(have, recs)
         for a in wanted:
             if a in have:
                 continue
@@ -338,6 +401,7 @@ def plan_regen(
                     tuple(sp.scheduled),
                     tuple(sp.needed[k] for k in sorted(sp.needed)),
                     prompt if isinstance(prompt, str) else None,
+                    _record_lines(catalog, sid, sp.scheduled),
                 )
             )
     return Plan(
@@ -348,4 +412,6 @@ def plan_regen(
         items=tuple(items),
         blocked=tuple(blocked),
         present=dict(present),
+        pack=pack,
+        first_parts=_first_parts(catalog) if pack else {},
     )

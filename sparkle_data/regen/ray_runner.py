@@ -19,7 +19,8 @@ from typing import Any
 from tqdm import tqdm
 
 from sparkle_data.regen.config import StageConfig
-from sparkle_data.regen.local import needs_gpu, prepare_run
+from sparkle_data.regen.local import finish_pack, needs_gpu, prepare_run
+from sparkle_data.regen.pack import DEFAULT_SHARD_BYTES
 from sparkle_data.regen.planner import Plan, WorkItem
 from sparkle_data.regen.report import RunReport
 from sparkle_data.regen.worker import ItemResult, RunContext, run_item
@@ -61,8 +62,13 @@ def run_ray(
     batch_size: int = 1,
     rank: int | None = None,
     world: int | None = None,
+    shard_bytes: int = DEFAULT_SHARD_BYTES,
 ) -> RunReport:
-    """Run ``plan`` on Ray (a running cluster, or a local one started by ``ray.init()``)."""
+    """Run ``plan`` on Ray (a running cluster, or a local one started by ``ray.init()``).
+
+    The actors write (or, for a ``pack`` plan, stage) the outputs; packing into shards runs
+    here at the end, as in :func:`~.local.run_local`.
+    """
     ray = _ray()
     items, ctx, rank, world = prepare_run(
         plan, configs=configs, retries=retries, rank=rank, world=world
@@ -70,6 +76,7 @@ def run_ray(
     report = RunReport("ray", workers, rank, world)
     t0 = time.perf_counter()
     if not items:
+        finish_pack(plan, report, shard_bytes=shard_bytes, progress=progress)
         report.wall_seconds = time.perf_counter() - t0
         return report
     if not ray.is_initialized():
@@ -80,7 +87,7 @@ def run_ray(
         fn_constructor_kwargs={"ctx": ctx},
         batch_size=batch_size,
         compute=ray.data.ActorPoolStrategy(size=max(1, workers)),
-        num_gpus=1 if needs_gpu(items) else 0,
+        num_gpus=1 if needs_gpu(items, configs) else 0,
         num_cpus=1,
     )
     bar = tqdm(total=len(items), desc="regen (ray)", unit="sample", file=sys.stderr,
@@ -96,5 +103,6 @@ def run_ray(
     finally:
         bar.close()
     report.results.sort(key=lambda r: r.sample_id)
+    finish_pack(plan, report, shard_bytes=shard_bytes, progress=progress)
     report.wall_seconds = time.perf_counter() - t0
     return report

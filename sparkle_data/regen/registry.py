@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sparkle_data.regen.models.stages import MODEL_STAGES
 from sparkle_data.regen.stage import Stage
 from sparkle_data.regen.stages import BUILTIN_STAGES
 
@@ -48,3 +49,5 @@ def stages() -> tuple[Stage, ...]:
 
 for _s in BUILTIN_STAGES:
     register_stage(_s)
+for _s in MODEL_STAGES:  # the model stages this release runs replace their declarations
+    register_stage(_s, replace=True)

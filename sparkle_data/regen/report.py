@@ -35,6 +35,8 @@ class RunReport:
     """Why the run stopped early (the failure cap), or ``None``."""
     not_run: int = 0
     """Items left when the run stopped early."""
+    pack: dict[str, Any] | None = None
+    """What packing did (``--pack``; :meth:`~.pack.PackReport.to_dict`), else ``None``."""
 
     def add(self, results: Iterable[ItemResult]) -> None:
         self.results.extend(results)
@@ -76,6 +78,7 @@ class RunReport:
                 for s in sorted(secs)
             },
             "wall_seconds": round(self.wall_seconds, 3),
+            "pack": self.pack,
             "failures": [
                 {"sample_id": r.sample_id, "attempts": r.attempts, "error": r.error}
                 for r in self.failed
@@ -103,6 +106,15 @@ class RunReport:
             lines.append(f"  stage {s}: {st['samples']} samples, {st['seconds_per_sample']} s each")
         for f in d["failures"][:10]:
             lines.append(f"  FAILED {f['sample_id']}: {f['error']}")
+        if self.pack is not None:
+            p = self.pack
+            if p.get("staged_only"):
+                lines.append(f"  staged for packing (rank {self.rank}/{self.world}): run "
+                             "`sparkle-data regen pack OUT` once every rank has finished")
+            else:
+                lines.append(f"  packed {p['members']} members into {len(p['shards'])} shards"
+                             + (f": {', '.join(p['shards'][:4])}" if p["shards"] else "")
+                             + (" ..." if len(p["shards"]) > 4 else ""))
         if self.aborted:
             lines.append(f"  ABORTED: {self.aborted} ({self.not_run} samples not run)")
         return "\n".join(lines)

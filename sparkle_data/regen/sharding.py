@@ -1,9 +1,11 @@
 """Which items this process runs under torchrun or SLURM, and which GPUs it sees.
 
 Global rank and world size come from ``RANK``/``WORLD_SIZE`` (torchrun) or
-``SLURM_PROCID``/``SLURM_NTASKS`` (srun), else ``0``/``1``. Items (sorted by sample id) are
-dealt round-robin: item ``i`` goes to rank ``i % world``, so every item has exactly one owner
-whatever the order ranks start in.
+``SLURM_PROCID``/``SLURM_NTASKS`` (srun), else ``0``/``1``. The *selected samples* (sorted by
+id) are dealt round-robin: sample ``i`` goes to rank ``i % world``, and a rank runs the plan's
+items for its samples. Dealing the selection rather than the plan's items keeps every sample
+with exactly one owner whatever the order ranks start and plan in (a rank that plans after
+another finished some samples sees fewer items, not a different dealing).
 """
 
 from __future__ import annotations

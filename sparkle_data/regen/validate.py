@@ -14,11 +14,11 @@ from sparkle_data.readers.image import read_png
 from sparkle_data.readers.mask import read_mask
 from sparkle_data.readers.video import read_video
 
-__all__ = ["Expected", "validate_output"]
+__all__ = ["ExpectedShape", "validate_output"]
 
 
 @dataclass(frozen=True, slots=True)
-class Expected:
+class ExpectedShape:
     """The size every per-sample output of a sample must have (the source video's)."""
 
     num_frames: int
@@ -27,7 +27,7 @@ class Expected:
 
 
 def validate_output(
-    artifact: str, data: bytes, expected: Expected, *, sample_id: str | None = None
+    artifact: str, data: bytes, expected: ExpectedShape, *, sample_id: str | None = None
 ) -> None:
     """Raise :class:`~sparkle_data.errors.CorruptArtifactError` unless ``data`` is a valid
     ``artifact`` of the expected size (videos: every frame decodes)."""

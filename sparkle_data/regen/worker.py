@@ -9,6 +9,7 @@ is retried ``retries`` times, then reported with its reason; it never stops the 
 from __future__ import annotations
 
 import functools
+import json
 import time
 import traceback
 from collections.abc import Mapping
@@ -21,10 +22,11 @@ from sparkle_data.io import fs as sfs
 from sparkle_data.io.atomic import TEMP_MARK, atomic_write_bytes
 from sparkle_data.readers.video import probe_video
 from sparkle_data.regen.config import StageConfig
+from sparkle_data.regen.pack import staged_path
 from sparkle_data.regen.planner import InputRef, WorkItem, out_path
 from sparkle_data.regen.registry import get_stage
 from sparkle_data.regen.stage import SampleInputs
-from sparkle_data.regen.validate import Expected, validate_output
+from sparkle_data.regen.validate import ExpectedShape, validate_output
 
 __all__ = ["ItemResult", "RunContext", "read_input", "run_item"]
 
@@ -38,6 +40,8 @@ class RunContext:
     configs: Mapping[str, StageConfig] = field(default_factory=dict)
     """Config per stage name; stages not listed use their default."""
     retries: int = 1
+    pack: bool = False
+    """Write outputs to the staging folder (:mod:`.pack`), to be packed into shards."""
 
     def config(self, stage: str) -> StageConfig:
         return self.configs.get(stage) or get_stage(stage).config
@@ -87,16 +91,21 @@ def _resolve(root: str) -> tuple[Any, str]:
 
 def read_input(ref: InputRef, root: str, out: str) -> bytes:
     """The bytes an :class:`InputRef` points at (length-checked for shard members)."""
-    if ref.where == "out":
+    if ref.where == "out" and ref.offset is None:
         return (Path(out) / ref.path).read_bytes()
-    fs, base = _resolve(root)
-    where = sfs.join(base, ref.path)
-    with sfs.open_binary(where, fs=fs) as f:
-        if ref.offset is None:
-            return f.read()
-        size = ref.size or 0
-        f.seek(ref.offset)
-        data = f.read(size)
+    if ref.where == "out":  # a member of a shard a pack run wrote
+        where = str(Path(out) / ref.path)
+        with open(where, "rb") as f:
+            f.seek(ref.offset or 0)
+            data = f.read(ref.size or 0)
+    else:
+        fs, base = _resolve(root)
+        where = sfs.join(base, ref.path)
+        with sfs.open_binary(where, fs=fs) as f:
+            if ref.offset is None:
+                return f.read()
+            f.seek(ref.offset)
+            data = f.read(ref.size or 0)
     if len(data) != ref.size:
         raise IntegrityError.invalid(
             "member size",
@@ -125,11 +134,13 @@ def _attempt(item: WorkItem, ctx: RunContext, result: ItemResult) -> None:
     if "source_video" not in arts:
         raise ValueError(f"Invalid work item {item.sample_id}: no source_video to size outputs.")
     info = probe_video(arts["source_video"], sample_id=item.sample_id)
-    expected = Expected(info.num_frames, info.height, info.width)
+    expected = ExpectedShape(info.num_frames, info.height, info.width)
     records: dict[str, Any] = {} if item.prompt is None else {"prompt": item.prompt}
+    records.update((name, json.loads(line)) for name, line in item.records)
     for name in item.stages:
         stage = get_stage(name)
-        targets = {a: out_path(ctx.out, item.sample_id, a) for a in stage.outputs}
+        target = staged_path if ctx.pack else out_path
+        targets = {a: target(ctx.out, item.sample_id, a) for a in stage.outputs}
         if all(p.is_file() for p in targets.values()):
             for a, p in targets.items():
                 arts[a] = p.read_bytes()

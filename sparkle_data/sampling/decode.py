@@ -22,8 +22,15 @@ import io
 from collections.abc import Sequence
 from typing import IO, Any, Final, Protocol
 
+from sparkle_data.errors import CorruptMaskError, CorruptVideoError, MissingArtifactError
 from sparkle_data.layout import ARTIFACTS
+from sparkle_data.readers.consistency import (
+    check_boxes,
+    check_sample_shapes,
+    sample_shape_problems,
+)
 from sparkle_data.readers.grounding import boxes_array, iter_grounding_r2
+from sparkle_data.readers.limits import check_decoded_bytes
 from sparkle_data.readers.mask import MaskInfo, probe_mask
 from sparkle_data.readers.video import VideoFile, open_video
 from sparkle_data.sampling._output import Output, to_output
@@ -102,20 +109,29 @@ def decode_sample(
     images = [f for f, k in kinds.items() if k == "image"]
     boxes = "boxes" in kinds
     probe_only = [] if (videos or not boxes) else ["source_video"]
+    # A mask is checked against its source video's header (one header read) when the source
+    # video is not decoded anyway; samples without a source video are not checked.
+    optional = ["source_video"] if masks and "source_video" not in videos + probe_only else []
     shared = shared_memory and opts.output == "torch"
     out: dict[str, Any] = {}
     plan: SamplePlan | None = None
     with contextlib.ExitStack() as stack:
         opened: dict[str, VideoFile] = {}
-        for f in (*videos, *probe_only):
-            fh = stack.enter_context(files.open(sample_id, f))
+        for f in (*videos, *probe_only, *optional):
+            try:
+                fh = stack.enter_context(files.open(sample_id, f))
+            except MissingArtifactError:
+                if f in optional:
+                    continue
+                raise
             name = files.name_of(sample_id, f)
             opened[f] = stack.enter_context(open_video(fh, name=name, sample_id=sample_id))
         handles = {f: stack.enter_context(files.open(sample_id, f)) for f in masks}
         if opened or handles:
             probes: dict[str, VideoFile | MaskInfo] = dict(opened)
             for f, fh in handles.items():
-                probes[f] = probe_mask(fh, sample_id=sample_id)
+                probes[f] = probe_mask(fh, name=files.name_of(sample_id, f), sample_id=sample_id)
+            _check_consistency(files, sample_id, probes, opts)
             plan = plan_sample(
                 probes,
                 opts.frames,
@@ -124,6 +140,7 @@ def decode_sample(
                 epoch=epoch,
                 sample_id=sample_id,
             )
+            _check_sizes(files, sample_id, plan, videos, masks, opts.max_decoded_bytes)
             out["frame_indices"] = to_output(plan.indices, opts.output, copy=True)
             for f in videos:
                 out[f] = decode_video_field(
@@ -142,6 +159,7 @@ def decode_sample(
                     output=opts.output,
                     name=files.name_of(sample_id, f),
                     shared_memory=shared,
+                    max_decoded_bytes=opts.max_decoded_bytes,
                 )
     for f in images:
         with files.open(sample_id, f) as fh:
@@ -162,6 +180,52 @@ def decode_sample(
     return out
 
 
+def _check_consistency(
+    files: SampleFiles,
+    sample_id: str,
+    probes: dict[str, VideoFile | MaskInfo],
+    opts: DecodeOptions,
+) -> None:
+    """The cross-artifact rules (:mod:`sparkle_data.readers.consistency`) on the headers."""
+    shapes = {f: p.shape for f, p in probes.items()}
+    check_frames = opts.frame_mismatch == "error"
+    if sample_shape_problems(shapes, check_frames=check_frames):
+        names = {f: files.name_of(sample_id, f) for f in shapes}
+        check_sample_shapes(shapes, sample_id=sample_id, names=names, check_frames=check_frames)
+
+
+def _check_sizes(
+    files: SampleFiles,
+    sample_id: str,
+    plan: SamplePlan,
+    videos: Sequence[str],
+    masks: Sequence[str],
+    limit: int | None,
+) -> None:
+    """Refuse a field that would decode to more than ``limit`` bytes, before decoding it."""
+    if limit is None:
+        return
+    n = len(plan.indices)
+    for fields, error, channels in ((videos, CorruptVideoError, 3), (masks, CorruptMaskError, 1)):
+        for f in fields:
+            geometry = plan.geometry_of(f)
+            # Masks are read at full size, then cropped; videos are resized while decoding.
+            h, w = geometry.source_size if channels == 1 else geometry.output_size
+            if n * channels * h * w <= limit:
+                continue
+            path, _, member = files.name_of(sample_id, f).partition("::")
+            check_decoded_bytes(
+                n * channels * h * w,
+                limit,
+                error=error,
+                what=f,
+                shape=(n, channels, h, w) if channels == 3 else (n, h, w),
+                path=path,
+                member=member or None,
+                sample_id=sample_id,
+            )
+
+
 def decode_boxes(
     line: bytes,
     plan: SamplePlan,
@@ -179,6 +243,7 @@ def decode_boxes(
     (record,) = list(iter_grounding_r2(io.BytesIO(line + b"\n"), name=name or "<record line>"))
     h, w = plan.geometry_of(plan.reference).source_size
     arr = boxes_array(record, w, h, num_video_frames=plan.available[plan.reference])
+    check_boxes(arr, (plan.available[plan.reference], h, w), name=name, sample_id=plan.sample_id)
     mapped = transform_boxes(arr, plan, frames=frames)
     return {
         "boxes": to_output(mapped.boxes, output, copy=True),

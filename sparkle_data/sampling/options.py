@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Final, get_args
 
+from sparkle_data.readers.limits import DEFAULT_MAX_DECODED_BYTES
 from sparkle_data.sampling._checks import check_choice
 from sparkle_data.sampling._output import Output
 from sparkle_data.sampling.frames import FrameSampler
@@ -34,7 +35,9 @@ class DecodeOptions:
     ``None``: every field at the reference field's own size, no rounding, no crop);
     ``frame_mismatch``: ``"error"`` or ``"min"`` when fields disagree in frame count;
     ``box_frames``: ``"exact"`` or ``"nearest"`` grounding frames; ``output``: ``"torch"``
-    tensors or ``"numpy"`` arrays (same layouts: videos ``(T, 3, H, W)``).
+    tensors or ``"numpy"`` arrays (same layouts: videos ``(T, 3, H, W)``);
+    ``max_decoded_bytes``: the most bytes one field may decode to (default 1 GiB, see
+    :mod:`sparkle_data.readers.limits`; ``None``: no bound), checked before decoding.
     """
 
     frames: FrameSampler | None = None
@@ -42,6 +45,7 @@ class DecodeOptions:
     frame_mismatch: FrameMismatch = "error"
     box_frames: BoxFrames = "exact"
     output: Output = "torch"
+    max_decoded_bytes: int | None = DEFAULT_MAX_DECODED_BYTES
 
     def __post_init__(self) -> None:
         if self.frames is not None and not isinstance(self.frames, FrameSampler):
@@ -57,6 +61,10 @@ class DecodeOptions:
         check_choice("frame_mismatch", self.frame_mismatch, FRAME_MISMATCH_CHOICES)
         check_choice("box_frames", self.box_frames, BOX_FRAME_CHOICES)
         check_choice("output", self.output, OUTPUT_CHOICES)
+        limit = self.max_decoded_bytes
+        bad = isinstance(limit, bool) or not isinstance(limit, int) or limit < 1
+        if limit is not None and bad:
+            raise ValueError(f"Invalid max_decoded_bytes {limit!r}: must be an int >= 1 or None.")
 
     def with_output(self, output: Output) -> DecodeOptions:
         """The same options with another ``output``."""

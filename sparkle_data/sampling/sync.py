@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Final, Literal, Protocol, get_args, overload
+from typing import TYPE_CHECKING, Final, Literal, Protocol, TypedDict, get_args, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -36,8 +36,10 @@ import numpy.typing as npt
 from sparkle_data.io.shm import shared_empty
 from sparkle_data.readers.grounding import BoxesArray
 from sparkle_data.readers.image import read_png
+from sparkle_data.readers.limits import DEFAULT_MAX_DECODED_BYTES
 from sparkle_data.readers.mask import MaskInfo, probe_mask, read_mask
 from sparkle_data.readers.video import (
+    DecodeKeywords,
     Interpolation,
     Layout,
     Source,
@@ -54,6 +56,7 @@ from sparkle_data.sampling.geometry import Geometry, Resize, plan_geometry
 
 if TYPE_CHECKING:
     import torch
+    from typing_extensions import Unpack
 
 __all__ = [
     "BOX_FRAME_CHOICES",
@@ -266,6 +269,17 @@ def _crop_view(
     return array[_crop_index(geometry, array.ndim, rows_axis)]
 
 
+class _VideoFieldKeywords(TypedDict, total=False):
+    """The keyword arguments of :func:`decode_video_field` besides ``output`` (overloads)."""
+
+    layout: Layout | None
+    interpolation: Interpolation
+    threads: int
+    contiguous: bool
+    name: str | None
+    shared_memory: bool
+
+
 @overload
 def decode_video_field(
     source: Source | VideoFile,
@@ -273,12 +287,7 @@ def decode_video_field(
     field: str,
     *,
     output: Literal["torch"] = ...,
-    layout: Layout | None = ...,
-    interpolation: Interpolation = ...,
-    threads: int = ...,
-    contiguous: bool = ...,
-    name: str | None = ...,
-    shared_memory: bool = ...,
+    **options: Unpack[_VideoFieldKeywords],
 ) -> torch.Tensor: ...
 @overload
 def decode_video_field(
@@ -287,12 +296,7 @@ def decode_video_field(
     field: str,
     *,
     output: Literal["numpy"],
-    layout: Layout | None = ...,
-    interpolation: Interpolation = ...,
-    threads: int = ...,
-    contiguous: bool = ...,
-    name: str | None = ...,
-    shared_memory: bool = ...,
+    **options: Unpack[_VideoFieldKeywords],
 ) -> npt.NDArray[np.uint8]: ...
 def decode_video_field(
     source: Source | VideoFile,
@@ -339,32 +343,23 @@ def decode_video_field(
                 contiguous=contiguous,
                 shared_memory=shared_memory,
             )
+    decode: DecodeKeywords = {
+        "indices": plan.indices,
+        "height": height,
+        "width": width,
+        "layout": chosen,
+        "interpolation": interpolation,
+        "threads": threads,
+        "expected_frames": plan.available[field],
+        "shared_memory": shared_memory,
+    }
     if shared_memory and output == "torch":
-        tensor = video.read(
-            indices=plan.indices,
-            height=height,
-            width=width,
-            output="torch",
-            layout=chosen,
-            interpolation=interpolation,
-            threads=threads,
-            expected_frames=plan.available[field],
-            shared_memory=True,
-        )
+        tensor = video.read(output="torch", **decode)
         if not geometry.crops:
             return tensor
         cropped = tensor[_crop_index(geometry, tensor.ndim, rows_axis)]
         return shared_empty(tuple(cropped.shape)).copy_(cropped) if contiguous else cropped
-    frames = video.read(
-        indices=plan.indices,
-        height=height,
-        width=width,
-        layout=chosen,
-        interpolation=interpolation,
-        threads=threads,
-        expected_frames=plan.available[field],
-        shared_memory=shared_memory,
-    )
+    frames = video.read(**decode)
     view = _crop_view(frames, geometry, rows_axis)
     return to_output(view, output, contiguous=contiguous)
 
@@ -379,6 +374,7 @@ def decode_mask_field(
     contiguous: bool = ...,
     name: str | None = ...,
     shared_memory: bool = ...,
+    max_decoded_bytes: int | None = ...,
 ) -> torch.Tensor: ...
 @overload
 def decode_mask_field(
@@ -390,6 +386,7 @@ def decode_mask_field(
     contiguous: bool = ...,
     name: str | None = ...,
     shared_memory: bool = ...,
+    max_decoded_bytes: int | None = ...,
 ) -> npt.NDArray[np.bool_]: ...
 def decode_mask_field(
     source: Source,
@@ -400,6 +397,7 @@ def decode_mask_field(
     contiguous: bool = False,
     name: str | None = None,
     shared_memory: bool = False,
+    max_decoded_bytes: int | None = DEFAULT_MAX_DECODED_BYTES,
 ) -> torch.Tensor | npt.NDArray[np.bool_]:
     """Read ``field``'s mask through ``plan``: ``bool`` of shape ``plan.shape`` = ``(T, H, W)``.
 
@@ -408,10 +406,17 @@ def decode_mask_field(
     window only. Without a resize the crop is a view. ``shared_memory=True`` (torch only)
     copies the result once into (recycled) shared memory, compact even when it is a crop view,
     instead of PyTorch's fresh shared memory when a DataLoader worker sends it.
+    ``max_decoded_bytes`` bounds the frames read (see :mod:`sparkle_data.readers.limits`).
     """
     check_choice("output", output, ("torch", "numpy"))
     geometry = plan.geometry_of(field)
-    mask = read_mask(source, frames=plan.indices, name=name, sample_id=plan.sample_id)
+    mask = read_mask(
+        source,
+        frames=plan.indices,
+        name=name,
+        sample_id=plan.sample_id,
+        max_decoded_bytes=max_decoded_bytes,
+    )
     _, h, w = mask.shape
     if (h, w) != geometry.source_size:
         sh, sw = geometry.source_size

@@ -23,8 +23,76 @@ are imported by the functions that need them).
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from typing import TYPE_CHECKING
+
+from sparkle_data._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from sparkle_data.sparkle_bench.aggregate import (
+        RunScores,
+        ThemeScores,
+        load_run,
+        macro_row,
+        theme_scores,
+    )
+    from sparkle_data.sparkle_bench.check import CheckReport, check_outputs, format_check
+    from sparkle_data.sparkle_bench.errors import (
+        IncompleteScoresError,
+        RaterError,
+        RubricError,
+        ScoreFileError,
+    )
+    from sparkle_data.sparkle_bench.items import BenchItem, BenchItems, load_items, shard_items
+    from sparkle_data.sparkle_bench.outputs import output_path, output_relpath, score_file_name
+    from sparkle_data.sparkle_bench.plot import plot_runs
+    from sparkle_data.sparkle_bench.rater import RaterConfig, RateReport, make_client, rate_items
+    from sparkle_data.sparkle_bench.rubric import (
+        DIMENSIONS,
+        apply_cap,
+        fill_rubric,
+        load_rubric,
+        parse_answer,
+    )
+    from sparkle_data.sparkle_bench.scorefile import ScoreRecord, ScoreWriter, read_score_file
+    from sparkle_data.sparkle_bench.table import format_table, table_csv, write_csv
+
+__all__ = [
+    "DIMENSIONS",
+    "BenchItem",
+    "BenchItems",
+    "CheckReport",
+    "IncompleteScoresError",
+    "RateReport",
+    "RaterConfig",
+    "RaterError",
+    "RubricError",
+    "RunScores",
+    "ScoreFileError",
+    "ScoreRecord",
+    "ScoreWriter",
+    "ThemeScores",
+    "apply_cap",
+    "check_outputs",
+    "fill_rubric",
+    "format_check",
+    "format_table",
+    "load_items",
+    "load_rubric",
+    "load_run",
+    "macro_row",
+    "make_client",
+    "output_path",
+    "output_relpath",
+    "parse_answer",
+    "plot_runs",
+    "rate_items",
+    "read_score_file",
+    "score_file_name",
+    "shard_items",
+    "table_csv",
+    "theme_scores",
+    "write_csv",
+]
 
 _HOME: dict[str, str] = {
     "BenchItem": "items", "BenchItems": "items", "load_items": "items",
@@ -44,17 +112,5 @@ _HOME: dict[str, str] = {
     "ScoreFileError": "errors",
 }  # fmt: skip
 
-__all__ = sorted(_HOME)
-
-
-def __getattr__(name: str) -> Any:
-    module = _HOME.get(name)
-    if module is None:
-        raise AttributeError(f"module 'sparkle_data.sparkle_bench' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_HOME])
+if not TYPE_CHECKING:  # mypy sees the imports above, and no catch-all __getattr__
+    __getattr__, __dir__ = lazy_exports(__name__, _HOME)

@@ -1,23 +1,8 @@
-"""Errors of the Sparkle-Bench harness (each a :class:`~sparkle_data.errors.SparkleError`)."""
+"""Errors of the Sparkle-Bench harness (each a :class:`~sparkle_data.errors.SparkleError`,
+defined with the whole tree in :mod:`sparkle_data.errors`)."""
 
 from __future__ import annotations
 
-from sparkle_data.errors import SparkleError
+from sparkle_data.errors import IncompleteScoresError, RaterError, RubricError, ScoreFileError
 
 __all__ = ["IncompleteScoresError", "RaterError", "RubricError", "ScoreFileError"]
-
-
-class RubricError(SparkleError, ValueError):
-    """The rubric file could not be read, or has no usable ``{edit_prompt}`` slot."""
-
-
-class ScoreFileError(SparkleError, ValueError):
-    """A score file line is not a valid Sparkle-Bench score record."""
-
-
-class IncompleteScoresError(SparkleError, LookupError):
-    """A macro row was asked for while items or themes are unrated (see ``--allow-missing``)."""
-
-
-class RaterError(SparkleError, RuntimeError):
-    """The rater endpoint refused the run (authentication, bad request, unknown model)."""

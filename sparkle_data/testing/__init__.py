@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from sparkle_data.testing.http import Faults, serve_directory
     from sparkle_data.testing.hub import FakeHub, HubFaults, serve_fake_hub
     from sparkle_data.testing.synth.funnel import FAIL_RATES, STAGES, THRESHOLDS, Stage
-    from sparkle_data.testing.synth.preset import PRESETS, Preset, PresetName
+    from sparkle_data.testing.synth.preset import SAMPLE_PRESETS, Preset, PresetName
     from sparkle_data.testing.synth.shard import ShardInfo
     from sparkle_data.testing.synth.summary import EditTypeSummary, SampleTreeSummary
     from sparkle_data.testing.synth.tree import (
@@ -40,7 +40,7 @@ __all__ = [
     "DEFAULT_PREVIEW_COUNT",
     "FAIL_RATES",
     "MARKER_NAME",
-    "PRESETS",
+    "SAMPLE_PRESETS",
     "STAGES",
     "THRESHOLDS",
     "EditTypeSummary",
@@ -63,7 +63,7 @@ _HOME: dict[str, str] = {
     "STAGES": "synth.funnel",
     "THRESHOLDS": "synth.funnel",
     "Stage": "synth.funnel",
-    "PRESETS": "synth.preset",
+    "SAMPLE_PRESETS": "synth.preset",
     "Preset": "synth.preset",
     "PresetName": "synth.preset",
     "ShardInfo": "synth.shard",

@@ -7,12 +7,9 @@ Everything here runs in the server's handler threads; state lives in
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import json
-import socket
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -32,7 +29,7 @@ from sparkle_data.testing._hub_store import (
 if TYPE_CHECKING:
     from sparkle_data.testing.hub import FakeHub
 
-__all__ = ["HubHTTPServer", "Response", "Route", "start_server"]
+__all__ = ["HubHTTPServer", "HubResponse", "Route", "start_server"]
 
 JSONValue = Any
 _LFS_PREFIX = "__lfs__"
@@ -57,7 +54,7 @@ class _Request:
 
 
 @dataclass
-class Response:
+class HubResponse:
     status: int
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
@@ -75,9 +72,9 @@ class Route:
     file: str | None = None
 
 
-def _json(status: int, payload: JSONValue, **headers: str) -> Response:
+def _json(status: int, payload: JSONValue, **headers: str) -> HubResponse:
     body = json.dumps(payload).encode()
-    return Response(status, {"Content-Type": "application/json", **headers}, body)
+    return HubResponse(status, {"Content-Type": "application/json", **headers}, body)
 
 
 def _flag(values: dict[str, list[str]], name: str) -> bool:
@@ -148,7 +145,7 @@ class _Api:
 
     def _repo(self, repo_type: str, repo_id: str) -> Repo:
         self.route.repo = f"{repo_type}s/{repo_id}" if repo_type != "model" else repo_id
-        repo = self.hub._repos.get((repo_type, repo_id))
+        repo = self.hub.repo_table.get((repo_type, repo_id))
         if repo is None or (repo.private and self._auth_ok() is not True):
             raise HubError(
                 401 if repo is not None else 404, f"Repository not found: {repo_id}", "RepoNotFound"
@@ -191,7 +188,7 @@ class _Api:
 
     # ------------------------------------------------------------------ dispatch
 
-    def dispatch(self) -> Callable[[], Response]:
+    def dispatch(self) -> Callable[[], HubResponse]:
         """Classify the request (fills ``self.route``) and return its handler, unrun."""
         req = self.req
         segs = req.segments
@@ -215,7 +212,7 @@ class _Api:
             return lambda: self.resolve(repo_type, repo_id, revision, path)
         raise HubError(404, "Sorry, we can't find the page you are looking for.")
 
-    def api(self, segs: list[str]) -> Callable[[], Response]:
+    def api(self, segs: list[str]) -> Callable[[], HubResponse]:
         method = self.req.method
         if segs == ["whoami-v2"] and method == "GET":
             self.route.kind = "whoami"
@@ -232,7 +229,7 @@ class _Api:
         if len(segs) >= 3 and segs[0] in API_TYPES:
             repo_type, repo_id, rest = API_TYPES[segs[0]], f"{segs[1]}/{segs[2]}", segs[3:]
             action = rest[0] if rest else ""
-            handler: Callable[[str, str, list[str]], Response] | None = {
+            handler: Callable[[str, str, list[str]], HubResponse] | None = {
                 ("GET", ""): self.repo_info,
                 ("GET", "revision"): self.repo_info,
                 ("GET", "tree"): self.tree,
@@ -252,7 +249,7 @@ class _Api:
                 if action == "tree" and len(args) > 1:
                     self.route.file = "/".join(args[1:])
 
-                def run() -> Response:
+                def run() -> HubResponse:
                     if self.route.kind in _WRITE_KINDS:
                         self._require_write()
                     return handler(repo_type, repo_id, args)
@@ -262,7 +259,7 @@ class _Api:
 
     # ------------------------------------------------------------------ read API
 
-    def validate_yaml(self) -> Response:
+    def validate_yaml(self) -> HubResponse:
         """``POST /api/validate-yaml``: the YAML front matter of a README must parse."""
         import yaml
 
@@ -283,7 +280,7 @@ class _Api:
                         errors.append({"message": "YAML front matter must be a mapping"})
         return _json(400 if errors else 200, {"errors": errors, "warnings": []})
 
-    def whoami(self) -> Response:
+    def whoami(self) -> HubResponse:
         if self.hub.token is not None and self._auth_ok() is not True:
             raise HubError(401, "Invalid credentials in Authorization header")
         return _json(
@@ -304,8 +301,8 @@ class _Api:
             },
         )
 
-    def repo_info(self, repo_type: str, repo_id: str, args: list[str]) -> Response:
-        with self.hub._lock:
+    def repo_info(self, repo_type: str, repo_id: str, args: list[str]) -> HubResponse:
+        with self.hub.lock:
             repo = self._repo(repo_type, repo_id)
             commit = self._commit(repo, "/".join(args) or None)
             first = next(iter(sorted(repo.commits.values(), key=lambda c: c.timestamp)))
@@ -344,11 +341,11 @@ class _Api:
             },
         )
 
-    def tree(self, repo_type: str, repo_id: str, args: list[str]) -> Response:
+    def tree(self, repo_type: str, repo_id: str, args: list[str]) -> HubResponse:
         if not args:
             raise HubError(404, "Missing revision")
         revision, path = args[0], "/".join(args[1:]).strip("/")
-        with self.hub._lock:
+        with self.hub.lock:
             repo = self._repo(repo_type, repo_id)
             commit = self._commit(repo, revision)
             if commit.kind(path) != "directory":
@@ -373,7 +370,7 @@ class _Api:
             headers["Link"] = f'<{self.endpoint}{self.req.path}?{urlencode(params)}>; rel="next"'
         return _json(200, page, **headers)
 
-    def paths_info(self, repo_type: str, repo_id: str, args: list[str]) -> Response:
+    def paths_info(self, repo_type: str, repo_id: str, args: list[str]) -> HubResponse:
         revision = "/".join(args)
         ctype = self.req.headers.get("content-type", "")
         if "json" in ctype:
@@ -384,7 +381,7 @@ class _Api:
         else:
             form = parse_qs(self.req.body.decode(), keep_blank_values=True)
             paths, expand = form.get("paths", []), _flag(form, "expand")
-        with self.hub._lock:
+        with self.hub.lock:
             repo = self._repo(repo_type, repo_id)
             commit = self._commit(repo, revision)
             out = [
@@ -394,8 +391,8 @@ class _Api:
             ]
         return _json(200, out)
 
-    def refs(self, repo_type: str, repo_id: str, _: list[str]) -> Response:
-        with self.hub._lock:
+    def refs(self, repo_type: str, repo_id: str, _: list[str]) -> HubResponse:
+        with self.hub.lock:
             repo = self._repo(repo_type, repo_id)
             out: dict[str, JSONValue] = {
                 "branches": [
@@ -415,9 +412,9 @@ class _Api:
                 ]
         return _json(200, out)
 
-    def commits(self, repo_type: str, repo_id: str, args: list[str]) -> Response:
+    def commits(self, repo_type: str, repo_id: str, args: list[str]) -> HubResponse:
         revision = "/".join(args)
-        with self.hub._lock:
+        with self.hub.lock:
             repo = self._repo(repo_type, repo_id)
             commit = self._commit(repo, revision)
             out = [
@@ -432,8 +429,8 @@ class _Api:
             ]
         return _json(200, out)
 
-    def resolve(self, repo_type: str, repo_id: str, revision: str, path: str) -> Response:
-        with self.hub._lock:
+    def resolve(self, repo_type: str, repo_id: str, revision: str, path: str) -> HubResponse:
+        with self.hub.lock:
             repo = self._repo(repo_type, repo_id)
             commit = self._commit(repo, revision)
             entry = commit.files.get(path)
@@ -448,33 +445,33 @@ class _Api:
             if self.hub.redirect_lfs:
                 headers["Location"] = f"{self.hub.cdn_endpoint}/{_CDN_PREFIX}/{entry.blob.sha256}"
                 headers["Content-Length"] = "0"
-                return Response(302, headers)
+                return HubResponse(302, headers)
         return self._serve_blob(entry.blob, headers, path)
 
-    def cdn(self, sha256: str) -> Response:
-        blob = self.hub._find_blob(sha256)
+    def cdn(self, sha256: str) -> HubResponse:
+        blob = self.hub.find_blob(sha256)
         if blob is None:
             raise HubError(404, "NoSuchKey")
         headers = {"ETag": f'"{sha256}"', "Content-Disposition": "inline"}
         return self._serve_blob(blob, headers, sha256)
 
-    def _serve_blob(self, blob: Blob, headers: dict[str, str], path: str) -> Response:
+    def _serve_blob(self, blob: Blob, headers: dict[str, str], path: str) -> HubResponse:
         headers = {"Accept-Ranges": "bytes", "Content-Type": "application/octet-stream", **headers}
         range_header = self.req.headers.get("range")
         span = None
-        if range_header is not None and not self.hub._range_ignored(self.route.kind, path):
+        if range_header is not None and not self.hub.range_ignored(self.route.kind, path):
             span = _parse_range(range_header, blob.size)
         if span is None:
             headers["Content-Length"] = str(blob.size)
-            return Response(200, headers, blob=(blob, 0, blob.size - 1))
+            return HubResponse(200, headers, blob=(blob, 0, blob.size - 1))
         first, last = span
         headers["Content-Range"] = f"bytes {first}-{last}/{blob.size}"
         headers["Content-Length"] = str(last - first + 1)
-        return Response(206, headers, blob=(blob, first, last))
+        return HubResponse(206, headers, blob=(blob, first, last))
 
     # ------------------------------------------------------------------ write API
 
-    def create_repo(self) -> Response:
+    def create_repo(self) -> HubResponse:
         self._require_write()
         body = self._body_json() or {}
         name = str(body.get("name") or "")
@@ -486,26 +483,26 @@ class _Api:
         private = bool(body.get("private")) or body.get("visibility") == "private"
         url = f"{self.endpoint}/{'' if repo_type == 'model' else repo_type + 's/'}{repo_id}"
         self.route.repo = repo_id
-        with self.hub._lock:
-            if (repo_type, repo_id) in self.hub._repos:
+        with self.hub.lock:
+            if (repo_type, repo_id) in self.hub.repo_table:
                 return _json(409, {"error": "You already created this repo", "url": url})
             self.hub.add_repo(repo_id, repo_type=repo_type, private=private)
         return _json(200, {"url": url, "name": repo_id, "id": repo_id})
 
-    def delete_repo(self) -> Response:
+    def delete_repo(self) -> HubResponse:
         self._require_write()
         body = self._body_json() or {}
         repo_type = str(body.get("type") or "model")
         repo_id = f"{body.get('organization') or self.hub.user}/{body.get('name')}"
-        with self.hub._lock:
+        with self.hub.lock:
             self._repo(repo_type, repo_id)
-            del self.hub._repos[(repo_type, repo_id)]
-        return Response(200, {"Content-Length": "0"})
+            del self.hub.repo_table[(repo_type, repo_id)]
+        return HubResponse(200, {"Content-Length": "0"})
 
-    def create_branch(self, repo_type: str, repo_id: str, args: list[str]) -> Response:
+    def create_branch(self, repo_type: str, repo_id: str, args: list[str]) -> HubResponse:
         branch = "/".join(args)
         body = self._body_json() or {}
-        with self.hub._lock:
+        with self.hub.lock:
             repo = self._repo(repo_type, repo_id)
             if branch in repo.branches:
                 raise HubError(409, f"Reference already exists: refs/heads/{branch}")
@@ -513,20 +510,20 @@ class _Api:
             repo.branches[branch] = start.oid
         return _json(200, {})
 
-    def delete_branch(self, repo_type: str, repo_id: str, args: list[str]) -> Response:
+    def delete_branch(self, repo_type: str, repo_id: str, args: list[str]) -> HubResponse:
         branch = "/".join(args)
-        with self.hub._lock:
+        with self.hub.lock:
             repo = self._repo(repo_type, repo_id)
             if branch not in repo.branches:
                 raise HubError(404, f"Invalid rev id: {branch}", "RevisionNotFound")
             del repo.branches[branch]
         return _json(200, {})
 
-    def create_tag(self, repo_type: str, repo_id: str, args: list[str]) -> Response:
+    def create_tag(self, repo_type: str, repo_id: str, args: list[str]) -> HubResponse:
         revision = "/".join(args)
         body = self._body_json() or {}
         tag = str(body.get("tag") or "")
-        with self.hub._lock:
+        with self.hub.lock:
             repo = self._repo(repo_type, repo_id)
             commit = self._commit(repo, revision)
             if not tag:
@@ -536,20 +533,20 @@ class _Api:
             repo.tags[tag] = commit.oid
         return _json(200, {})
 
-    def delete_tag(self, repo_type: str, repo_id: str, args: list[str]) -> Response:
+    def delete_tag(self, repo_type: str, repo_id: str, args: list[str]) -> HubResponse:
         tag = "/".join(args)
-        with self.hub._lock:
+        with self.hub.lock:
             repo = self._repo(repo_type, repo_id)
             if tag not in repo.tags:
                 raise HubError(404, f"Invalid rev id: {tag}", "RevisionNotFound")
             del repo.tags[tag]
         return _json(200, {})
 
-    def preupload(self, repo_type: str, repo_id: str, args: list[str]) -> Response:
+    def preupload(self, repo_type: str, repo_id: str, args: list[str]) -> HubResponse:
         revision = "/".join(args)
         body = self._body_json() or {}
         create_pr = _flag(self.req.query, "create_pr")
-        with self.hub._lock:
+        with self.hub.lock:
             repo = self._repo(repo_type, repo_id)
             commit = self._commit(repo, revision)
             if not create_pr and repo.branch_name(revision) is None:
@@ -569,7 +566,7 @@ class _Api:
                 )
         return _json(200, {"files": files, "commitOid": commit.oid})
 
-    def commit(self, repo_type: str, repo_id: str, args: list[str]) -> Response:
+    def commit(self, repo_type: str, repo_id: str, args: list[str]) -> HubResponse:
         revision = "/".join(args)
         header: dict[str, JSONValue] | None = None
         changes: dict[str, FileEntry | None] = {}
@@ -595,7 +592,7 @@ class _Api:
                 changes[path] = FileEntry(Blob.from_bytes(data), lfs=False)
             elif key == "lfsFile":
                 path = validate_repo_path(str(value["path"]))
-                blob = self.hub._find_blob(str(value["oid"]))
+                blob = self.hub.find_blob(str(value["oid"]))
                 if blob is None:
                     raise HubError(422, f"LFS object {value['oid']} of {path} was never uploaded")
                 changes[path] = FileEntry(blob, lfs=True)
@@ -609,9 +606,9 @@ class _Api:
             raise HubError(400, "The commit needs a header line with a non-empty summary")
         create_pr = _flag(self.req.query, "create_pr")
         self.route.revision = revision
-        with self.hub._lock:
+        with self.hub.lock:
             repo = self._repo(repo_type, repo_id)
-            commit, pr = self.hub._apply(
+            commit, pr = self.hub.apply_commit(
                 repo,
                 revision,
                 changes,
@@ -637,13 +634,13 @@ class _Api:
 
     # ------------------------------------------------------------------ LFS transfer
 
-    def lfs_batch(self, segs: list[str]) -> Response:
+    def lfs_batch(self, segs: list[str]) -> HubResponse:
         repo_type = API_TYPES.get(segs[0], "model") if segs else "model"
         parts = segs[1:] if repo_type != "model" else segs
         if len(parts) != 2 or not parts[1].endswith(".git"):
             raise HubError(404, "Not found")
         self._require_write()
-        with self.hub._lock:
+        with self.hub.lock:
             self._repo(repo_type, f"{parts[0]}/{parts[1][:-4]}")
         body = self._body_json() or {}
         if body.get("operation") != "upload":
@@ -654,7 +651,7 @@ class _Api:
         for obj in body.get("objects", []):
             oid, size = str(obj["oid"]), int(obj["size"])
             out: dict[str, JSONValue] = {"oid": oid, "size": size, "authenticated": True}
-            if self.hub._find_blob(oid) is None:
+            if self.hub.find_blob(oid) is None:
                 base = f"{self.endpoint}/{_LFS_PREFIX}"
                 if chunk is not None and size > chunk:
                     multipart = True
@@ -669,7 +666,7 @@ class _Api:
         payload = {"transfer": "multipart" if multipart else "basic", "objects": objects}
         return _json(200, payload, **{"Content-Type": "application/vnd.git-lfs+json"})
 
-    def lfs_transfer(self, segs: list[str]) -> Callable[[], Response]:
+    def lfs_transfer(self, segs: list[str]) -> Callable[[], HubResponse]:
         """``PUT upload/{oid}``, ``PUT part/{oid}/{n}``, ``POST complete/{oid}`` (the "S3")."""
         method = self.req.method
         if len(segs) == 2 and segs[0] == "upload" and method == "PUT":
@@ -683,29 +680,29 @@ class _Api:
             return lambda: self.lfs_complete(segs[1])
         raise HubError(404, "Not found")
 
-    def lfs_upload(self, oid: str) -> Response:
-        self.hub._store_lfs(oid, self.req.body)
-        return Response(200, {"Content-Length": "0"})
+    def lfs_upload(self, oid: str) -> HubResponse:
+        self.hub.store_lfs(oid, self.req.body)
+        return HubResponse(200, {"Content-Length": "0"})
 
-    def lfs_part(self, oid: str, number: int) -> Response:
+    def lfs_part(self, oid: str, number: int) -> HubResponse:
         etag = hashlib.sha256(self.req.body).hexdigest()[:32]
-        with self.hub._lock:
-            self.hub._parts[(oid, number)] = self.req.body
-        return Response(200, {"ETag": f'"{etag}"'})
+        with self.hub.lock:
+            self.hub.upload_parts[(oid, number)] = self.req.body
+        return HubResponse(200, {"ETag": f'"{etag}"'})
 
-    def lfs_complete(self, oid: str) -> Response:
+    def lfs_complete(self, oid: str) -> HubResponse:
         body = self._body_json() or {}
         chunks = []
-        with self.hub._lock:
+        with self.hub.lock:
             for part in sorted(body.get("parts", []), key=lambda p: int(p["partNumber"])):
-                data = self.hub._parts.pop((oid, int(part["partNumber"])), None)
+                data = self.hub.upload_parts.pop((oid, int(part["partNumber"])), None)
                 if data is None:
                     raise HubError(400, f"Part {part['partNumber']} was never uploaded")
                 etag = hashlib.sha256(data).hexdigest()[:32]
                 if str(part.get("etag", "")).strip('"') != etag:
                     raise HubError(400, f"ETag mismatch for part {part['partNumber']}")
                 chunks.append(data)
-        self.hub._store_lfs(oid, b"".join(chunks))
+        self.hub.store_lfs(oid, b"".join(chunks))
         return _json(200, {})
 
 
@@ -762,15 +759,15 @@ class _Handler(BaseHTTPRequestHandler):
         route = Route()
         try:
             action = _Api(hub, req, route).dispatch()
-            resp = hub._fault_response(route) or action()
+            resp = hub.fault_response(route) or action()
         except HubError as e:
             resp = _error_response(e)
         except Exception as e:  # a bug or a broken blob: answer 500 rather than hang
             resp = _error_response(HubError(500, f"{type(e).__name__}: {e}"))
-        hub._record(req.method, req.path, split.query, route, req.headers, resp.status)
+        hub.record(req.method, req.path, split.query, route, req.headers, resp.status)
         self._send(resp, route)
 
-    def _send(self, resp: Response, route: Route) -> None:
+    def _send(self, resp: HubResponse, route: Route) -> None:
         hub = self.server.hub
         headers = dict(resp.headers)
         if resp.blob is None:
@@ -785,31 +782,22 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(resp.body)
             return
         blob, first, last = resp.blob
-        faults = hub.faults
-        drop = hub._drop_after(route)
-        sent, length = 0, last - first + 1
+        plan = hub.body_plan(route)
         try:
-            while sent < length:
-                n = min(faults.chunk_size, length - sent)
-                if drop is not None:
-                    n = min(n, drop - sent)
-                    if n <= 0:
-                        self.close_connection = True
-                        with contextlib.suppress(OSError):
-                            self.connection.shutdown(socket.SHUT_RDWR)
-                        return
-                if faults.delay:
-                    time.sleep(faults.delay)
-                chunk = blob.read(first + sent, n)
-                if not chunk:
-                    raise OSError("blob ended early")
-                self.wfile.write(chunk)
-                sent += len(chunk)
+            complete = hub.injector.stream(
+                self.wfile,
+                lambda done, n: blob.read(first + done, n),
+                last - first + 1,
+                plan,
+                self.connection,
+            )
+            if not complete:
+                self.close_connection = True
         except (OSError, HubError):
             self.close_connection = True
 
 
-def _error_response(e: HubError) -> Response:
+def _error_response(e: HubError) -> HubResponse:
     headers = {"X-Error-Message": e.message.replace("\n", " ")[:500], **e.headers}
     if e.code:
         headers["X-Error-Code"] = e.code

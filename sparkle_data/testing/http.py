@@ -3,8 +3,9 @@
 :func:`serve_directory` serves a local folder on ``127.0.0.1`` (random port, background
 thread) the way the Hugging Face CDN serves shards: ``GET`` with ``Range: bytes=a-b`` answers
 ``206`` with ``Content-Range``, ``HEAD`` answers ``Content-Length``, ``ETag`` and
-``Accept-Ranges``. :class:`Faults` breaks it on purpose, so that retry and verification code
-can be tested without the internet::
+``Accept-Ranges``. :class:`~sparkle_data.testing.faults.Faults` (shared with the fake Hub:
+``fail_first``, ``drop_after``, ``stall``, ``flip_first``, ``latency``, ...) breaks it on
+purpose, so that retry and verification code can be tested without the internet::
 
     from sparkle_data.testing.http import Faults, serve_directory
 
@@ -19,36 +20,17 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
 
+from sparkle_data.testing.faults import FaultInjector, Faults
+
 __all__ = ["Faults", "LoopbackServer", "RequestRecord", "serve_directory"]
-
-
-@dataclass
-class Faults:
-    """What the server does wrong. Counters are per server and count requests of that kind."""
-
-    fail_first: int = 0
-    """Answer ``fail_status`` to the first ``fail_first`` requests (GET or HEAD)."""
-    fail_status: int = 503
-    drop_after: int | None = None
-    """Close the connection after sending this many body bytes..."""
-    drop_first: int = 0
-    """...on the first ``drop_first`` GET requests."""
-    ignore_range: bool = False
-    """Answer ``200`` with the whole file even when a ``Range`` is asked."""
-    delay: float = 0.0
-    """Seconds to sleep before each body chunk (a slow server)."""
-    chunk_size: int = 64 * 1024
-    redirect: str | None = None
-    """Answer ``302`` to ``{redirect}/{path}`` (a CDN behind the Hub's resolve URLs)."""
+# ``Faults`` is :class:`sparkle_data.testing.faults.Faults`, re-exported (one mechanism).
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,14 +43,22 @@ class RequestRecord:
 
 @dataclass
 class LoopbackServer:
-    """Handle yielded by :func:`serve_directory`."""
+    """Handle yielded by :func:`serve_directory`; ``faults`` may be replaced at any time."""
 
     base_url: str
     root: Path
-    faults: Faults
+    injector: FaultInjector = field(default_factory=FaultInjector, repr=False)
+    """Applies :attr:`faults` (the mechanism shared with the fake Hub)."""
     requests: list[RequestRecord] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-    _seen: dict[str, int] = field(default_factory=dict, repr=False)
+
+    @property
+    def faults(self) -> Faults:
+        return self.injector.faults
+
+    @faults.setter
+    def faults(self, value: Faults) -> None:
+        self.injector.faults = value
 
     def url(self, relpath: str = "") -> str:
         """Absolute URL of ``relpath`` (relative to the served folder)."""
@@ -83,17 +73,10 @@ class LoopbackServer:
         """Forget recorded requests and fault counters (and optionally replace the faults)."""
         with self._lock:
             self.requests.clear()
-            self._seen.clear()
-            if faults is not None:
-                self.faults = faults
+        self.injector.reset(faults)
 
-    def _next(self, kind: str) -> int:
-        with self._lock:
-            n = self._seen.get(kind, 0)
-            self._seen[kind] = n + 1
-            return n
-
-    def _record(self, record: RequestRecord) -> None:
+    def record(self, record: RequestRecord) -> None:
+        """Append one answered request to :attr:`requests`."""
         with self._lock:
             self.requests.append(record)
 
@@ -144,16 +127,18 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self, *, head: bool) -> None:
         state = self.server.state
-        faults = state.faults
+        injector = state.injector
+        faults = injector.faults
         range_header = self.headers.get("Range")
         rel = unquote(urlsplit(self.path).path).lstrip("/")
 
         def record(status: int) -> None:
-            state._record(RequestRecord(self.command, rel, range_header, status))
+            state.record(RequestRecord(self.command, rel, range_header, status))
 
-        if state._next("any") < faults.fail_first:
-            record(faults.fail_status)
-            self._finish(faults.fail_status, {"Content-Length": "0"})
+        failed = injector.before("file", rel)
+        if failed is not None:
+            record(failed)
+            self._finish(failed, {"Content-Length": "0"})
             return
         if faults.redirect is not None:
             record(302)
@@ -175,7 +160,7 @@ class _Handler(BaseHTTPRequestHandler):
         }
         span = (
             None
-            if range_header is None or faults.ignore_range
+            if range_header is None or injector.range_ignored("file", rel)
             else _parse_range(range_header, size)
         )
         if span == "416":
@@ -196,26 +181,17 @@ class _Handler(BaseHTTPRequestHandler):
         self._finish(status, headers)
         if head:
             return
-        drop = faults.drop_after if state._next("GET") < faults.drop_first else None
-        sent = 0
+        plan = injector.plan("file", rel)
         try:
             with target.open("rb") as f:
-                f.seek(first)
-                while sent < length:
-                    n = min(faults.chunk_size, length - sent)
-                    if drop is not None:
-                        n = min(n, drop - sent)
-                        if n <= 0:
-                            self.close_connection = True
-                            with contextlib.suppress(OSError):
-                                self.connection.shutdown(socket.SHUT_RDWR)
-                            return
-                    if faults.delay:
-                        time.sleep(faults.delay)
-                    chunk = f.read(n)
-                    self.wfile.write(chunk)
-                    sent += len(chunk)
-        except (TimeoutError, BrokenPipeError, ConnectionResetError):
+
+                def read(done: int, n: int) -> bytes:
+                    f.seek(first + done)
+                    return f.read(n)
+
+                if not injector.stream(self.wfile, read, length, plan, self.connection):
+                    self.close_connection = True
+        except OSError:
             self.close_connection = True
 
 
@@ -239,7 +215,7 @@ def serve_directory(
     state = LoopbackServer(
         base_url=f"http://{host!s}:{port}",
         root=Path(root).resolve(),
-        faults=faults or Faults(),
+        injector=FaultInjector(faults),
     )
     httpd.state = state
     thread = threading.Thread(

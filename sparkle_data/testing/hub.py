@@ -47,9 +47,10 @@ from sparkle_data.testing._hub_store import (
     Repo,
     validate_repo_path,
 )
+from sparkle_data.testing.faults import BodyPlan, FaultInjector, Faults
 
 if TYPE_CHECKING:
-    from sparkle_data.testing._hub_server import HubHTTPServer, Response, Route
+    from sparkle_data.testing._hub_server import HubHTTPServer, HubResponse, Route
 
 __all__ = [
     "DEFAULT_LFS_PATTERNS",
@@ -105,27 +106,14 @@ FileContent: TypeAlias = "bytes | bytearray | memoryview | os.PathLike[str]"
 
 
 @dataclass
-class HubFaults:
-    """What the fake Hub does wrong. Read at each request, so a test may change them between
-    reads. Failures apply to requests whose kind matches ``kinds`` and whose file matches
-    ``paths``; counters are per hub (:meth:`FakeHub.reset` clears them)."""
+class HubFaults(Faults):
+    """What the fake Hub does wrong: :class:`sparkle_data.testing.faults.Faults` (the
+    mechanism shared with the plain loopback server: failures, cut bodies, stalls, flipped
+    bits, latency), matching file transfers (``resolve`` and ``cdn``) by default. Read at each
+    request; counters are per hub (:meth:`FakeHub.reset` clears them)."""
 
-    fail_first: int = 0
-    """Answer ``fail_status`` to the first ``fail_first`` matching requests."""
-    fail_status: int = 503
-    drop_after: int | None = None
-    """Close the connection after sending this many body bytes of a file..."""
-    drop_first: int = 0
-    """...on the first ``drop_first`` matching file ``GET`` requests."""
-    ignore_range: bool = False
-    """Answer ``200`` with the whole file even when a ``Range`` is asked."""
-    delay: float = 0.0
-    """Seconds to sleep before each body chunk of a file (a slow link)."""
-    chunk_size: int = 64 * 1024
     kinds: tuple[str, ...] = ("resolve", "cdn")
     """Request kinds (see :attr:`HubRequest.kind`; ``fnmatch`` patterns, ``"*"`` for all)."""
-    paths: str = "*"
-    """``fnmatch`` pattern on the file path in the repo (the sha256 for ``cdn``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,19 +178,21 @@ class FakeHub:
         self.multipart_chunk_size = multipart_chunk_size
         self.tree_page_size = tree_page_size
         self.tree_page_size_expand = tree_page_size_expand
-        self.faults = faults or HubFaults()
+        self.injector = FaultInjector(faults or HubFaults())
+        """Applies :attr:`faults` to requests and file bodies."""
         self.requests: list[HubRequest] = []
-        self._lock = threading.RLock()
-        self._repos: dict[tuple[str, str], Repo] = {}
+        self.lock = threading.RLock()
+        """Guards the repositories, LFS objects and request log (the server takes it)."""
+        self.repo_table: dict[tuple[str, str], Repo] = {}
+        """Repositories by ``(repo type, repo id)``; read and changed under :attr:`lock`."""
         self._lfs: dict[str, Blob] = {}
-        self._parts: dict[tuple[str, int], bytes] = {}
-        self._seen: dict[str, int] = {}
+        self.upload_parts: dict[tuple[str, int], bytes] = {}
         self._endpoint: str | None = None
         self._cdn_endpoint: str | None = None
 
     def __repr__(self) -> str:
         where = self._endpoint or "not serving"
-        return f"FakeHub({where}, repos={sorted(r.label for r in self._repos.values())})"
+        return f"FakeHub({where}, repos={sorted(r.label for r in self.repo_table.values())})"
 
     # ------------------------------------------------------------------ serving
 
@@ -260,7 +250,7 @@ class FakeHub:
 
     def count(self, kind: str | None = None, method: str | None = None) -> int:
         """Requests received so far (of one kind and/or method, or all)."""
-        with self._lock:
+        with self.lock:
             return sum(
                 1
                 for r in self.requests
@@ -269,49 +259,42 @@ class FakeHub:
 
     def requests_of(self, kind: str) -> list[HubRequest]:
         """The recorded requests of one kind, oldest first."""
-        with self._lock:
+        with self.lock:
             return [r for r in self.requests if r.kind == kind]
 
     def reset(self, faults: HubFaults | None = None) -> None:
         """Forget recorded requests and fault counters (and optionally replace the faults)."""
-        with self._lock:
+        with self.lock:
             self.requests.clear()
-            self._seen.clear()
-            if faults is not None:
-                self.faults = faults
+        self.injector.reset(faults)
 
-    def _next(self, counter: str) -> int:
-        with self._lock:
-            n = self._seen.get(counter, 0)
-            self._seen[counter] = n + 1
-            return n
+    @property
+    def faults(self) -> Faults:
+        """The faults in force (assign to replace them)."""
+        return self.injector.faults
 
-    def _faulty(self, route: Route) -> bool:
-        f = self.faults
-        return any(fnmatchcase(route.kind, k) for k in f.kinds) and fnmatchcase(
-            route.file or "", f.paths
-        )
+    @faults.setter
+    def faults(self, value: Faults) -> None:
+        self.injector.faults = value
 
-    def _fault_response(self, route: Route) -> Response | None:
-        f = self.faults
-        if f.fail_first and self._faulty(route) and self._next("fail") < f.fail_first:
-            from sparkle_data.testing._hub_server import Response
-
-            return Response(f.fail_status, {"Content-Type": "text/plain"}, b"injected failure")
-        return None
-
-    def _range_ignored(self, kind: str, path: str) -> bool:
-        from sparkle_data.testing._hub_server import Route
-
-        return self.faults.ignore_range and self._faulty(Route(kind=kind, file=path))
-
-    def _drop_after(self, route: Route) -> int | None:
-        f = self.faults
-        if f.drop_after is None or not f.drop_first or not self._faulty(route):
+    def fault_response(self, route: Route) -> HubResponse | None:
+        """The injected failure answering this request (after its latency), or ``None``."""
+        status = self.injector.before(route.kind, route.file)
+        if status is None:
             return None
-        return f.drop_after if self._next("drop") < f.drop_first else None
+        from sparkle_data.testing._hub_server import HubResponse
 
-    def _record(
+        return HubResponse(status, {"Content-Type": "text/plain"}, b"injected failure")
+
+    def range_ignored(self, kind: str, path: str) -> bool:
+        """Whether this file answer ignores the ``Range`` header."""
+        return self.injector.range_ignored(kind, path)
+
+    def body_plan(self, route: Route) -> BodyPlan:
+        """What happens to this file body (cut, stall, flipped bit; counted now)."""
+        return self.injector.plan(route.kind, route.file)
+
+    def record(
         self,
         method: str,
         path: str,
@@ -332,7 +315,7 @@ class FakeHub:
             status,
             dict(headers),
         )
-        with self._lock:
+        with self.lock:
             self.requests.append(rec)
 
     # ------------------------------------------------------------------ repositories
@@ -347,7 +330,7 @@ class FakeHub:
         return any(fnmatchcase(path if "/" in p else name, p) for p in self.lfs_patterns)
 
     def _repo(self, repo_id: str, repo_type: str) -> Repo:
-        repo = self._repos.get((_check_type(repo_type), repo_id))
+        repo = self.repo_table.get((_check_type(repo_type), repo_id))
         if repo is None:
             raise KeyError(f"No {repo_type} repo {repo_id!r} on this FakeHub")
         return repo
@@ -368,8 +351,8 @@ class FakeHub:
         _check_type(repo_type)
         if repo_id.count("/") != 1 or not all(repo_id.split("/")):
             raise ValueError(f"repo_id must be 'namespace/name', got {repo_id!r}")
-        with self._lock:
-            existing = self._repos.get((repo_type, repo_id))
+        with self.lock:
+            existing = self.repo_table.get((repo_type, repo_id))
             if existing is not None:
                 if not exist_ok:
                     raise ValueError(f"{existing.label} already exists")
@@ -377,13 +360,13 @@ class FakeHub:
             repo = Repo(repo_type, repo_id, private=private)
             first = repo.add(Commit.create({}, parent=None, title="initial commit"))
             repo.branches["main"] = first.oid
-            self._repos[(repo_type, repo_id)] = repo
+            self.repo_table[(repo_type, repo_id)] = repo
             return first.oid
 
     def repos(self) -> list[str]:
         """``datasets/{id}`` (``{id}`` for models) of every repo."""
-        with self._lock:
-            return sorted(r.label for r in self._repos.values())
+        with self.lock:
+            return sorted(r.label for r in self.repo_table.values())
 
     def commit(
         self,
@@ -413,7 +396,7 @@ class FakeHub:
             use_lfs = self.is_lfs(path, blob.size) if lfs is None else lfs and blob.size > 0
             changes[path] = FileEntry(blob, use_lfs)
         folders = []
-        with self._lock:
+        with self.lock:
             repo = self._repo(repo_id, repo_type)
             head = repo.resolve(revision)
             for path in delete:
@@ -424,7 +407,7 @@ class FakeHub:
                     folders.append(path)
                 else:
                     raise KeyError(f"Cannot delete {path!r}: not in {repo.label}@{revision}")
-            commit, _ = self._apply(
+            commit, _ = self.apply_commit(
                 repo, revision, changes, folders, title=message, description=description
             )
             return commit.oid
@@ -478,7 +461,7 @@ class FakeHub:
         self, repo_id: str, branch: str, *, revision: str = "main", repo_type: str = "dataset"
     ) -> str:
         """Create ``branch`` at ``revision``; returns the commit sha it points to."""
-        with self._lock:
+        with self.lock:
             repo = self._repo(repo_id, repo_type)
             if branch in repo.branches:
                 raise ValueError(f"Branch {branch!r} already exists in {repo.label}")
@@ -489,7 +472,7 @@ class FakeHub:
         self, repo_id: str, tag: str, *, revision: str = "main", repo_type: str = "dataset"
     ) -> str:
         """Tag ``revision`` as ``tag``; returns the tagged commit sha."""
-        with self._lock:
+        with self.lock:
             repo = self._repo(repo_id, repo_type)
             if tag in repo.tags:
                 raise ValueError(f"Tag {tag!r} already exists in {repo.label}")
@@ -498,21 +481,21 @@ class FakeHub:
 
     def resolve(self, repo_id: str, revision: str = "main", *, repo_type: str = "dataset") -> str:
         """The commit sha a branch, tag or (short) sha names."""
-        with self._lock:
+        with self.lock:
             return self._repo(repo_id, repo_type).resolve(revision).oid
 
     def list_files(
         self, repo_id: str, revision: str = "main", *, repo_type: str = "dataset"
     ) -> list[str]:
         """Paths of the files at ``revision``, sorted."""
-        with self._lock:
+        with self.lock:
             return list(self._repo(repo_id, repo_type).resolve(revision).files)
 
     def read(
         self, repo_id: str, path: str, revision: str = "main", *, repo_type: str = "dataset"
     ) -> bytes:
         """The content of one file at ``revision``."""
-        with self._lock:
+        with self.lock:
             entry = self._repo(repo_id, repo_type).resolve(revision).files.get(path)
         if entry is None:
             raise FileNotFoundError(f"{path} not in {repo_id}@{revision}")
@@ -522,7 +505,7 @@ class FakeHub:
         self, repo_id: str, path: str, revision: str = "main", *, repo_type: str = "dataset"
     ) -> dict[str, Any]:
         """``{"size", "sha256", "blob_id", "lfs"}`` of one file at ``revision``."""
-        with self._lock:
+        with self.lock:
             entry = self._repo(repo_id, repo_type).resolve(revision).files.get(path)
         if entry is None:
             raise FileNotFoundError(f"{path} not in {repo_id}@{revision}")
@@ -535,7 +518,7 @@ class FakeHub:
 
     # ------------------------------------------------------------------ internals
 
-    def _apply(
+    def apply_commit(
         self,
         repo: Repo,
         revision: str,
@@ -594,16 +577,16 @@ class FakeHub:
                 self._lfs.setdefault(entry.blob.sha256, entry.blob)
         return commit, pr
 
-    def _find_blob(self, sha256: str) -> Blob | None:
+    def find_blob(self, sha256: str) -> Blob | None:
         """An LFS object (uploaded, or committed to any repo) by its sha256."""
-        with self._lock:
+        with self.lock:
             return self._lfs.get(sha256)
 
-    def _store_lfs(self, oid: str, data: bytes) -> None:
+    def store_lfs(self, oid: str, data: bytes) -> None:
         digest = hashlib.sha256(data).hexdigest()
         if digest != oid:
             raise HubError(400, f"Uploaded content has sha256 {digest}, expected {oid}")
-        with self._lock:
+        with self.lock:
             self._lfs.setdefault(oid, Blob.from_bytes(data))
 
 

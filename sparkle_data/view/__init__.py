@@ -23,8 +23,9 @@ and the grid need only the core dependencies. See ``docs/view.md``.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from sparkle_data._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from sparkle_data.view.app import create_app
@@ -41,15 +42,5 @@ _HOME: dict[str, str] = {
     "write_report": "report",
 }
 
-
-def __getattr__(name: str) -> Any:
-    home = _HOME.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+if not TYPE_CHECKING:  # mypy sees the imports above, and no catch-all __getattr__
+    __getattr__, __dir__ = lazy_exports(__name__, _HOME)

@@ -404,17 +404,15 @@ def create_app(
                 headers["Content-Range"] = f"bytes */{rng_size}"
         if request.url.path.startswith(("/media/", "/mask/", "/thumb/", "/api/")):
             return PlainTextResponse(f"{status} {_REASONS[status]}: {detail}\n", status, headers)
-        response = _page(
-            "error.html",
-            state,
-            request,
-            status,
-            status=status,
-            reason=_REASONS[status],
-            detail=detail,
-        )
+        response = error_page(request, status, detail)
         response.headers.update(headers)
         return response
+
+    def error_page(request: Request, status: int, detail: str) -> Response:
+        reason = _REASONS[status]
+        return _page(
+            "error.html", state, request, status, status=status, reason=reason, detail=detail
+        )
 
     def _size_hint(exc: BaseException) -> int | None:
         size = getattr(exc, "size", None)
@@ -426,15 +424,7 @@ def create_app(
         detail = (
             f"Nothing at {request.url.path}." if status == 404 else str(getattr(exc, "detail", ""))
         )
-        return _page(
-            "error.html",
-            state,
-            request,
-            status,
-            status=status,
-            reason=_REASONS[status],
-            detail=detail,
-        )
+        return error_page(request, status, detail)
 
     async def css(request: Request) -> Response:
         return Response(CSS, media_type="text/css")

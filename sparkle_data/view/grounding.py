@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import io
 import threading
-from typing import TYPE_CHECKING, Any, cast
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from sparkle_data.io import fs as sfs
 from sparkle_data.layout import parse_sample_id
@@ -21,6 +22,8 @@ if TYPE_CHECKING:
     from sparkle_data.readers.lineindex import LineEntry
 
 __all__ = ["GroundingLookup", "boxes_payload"]
+
+_R = TypeVar("_R")
 
 
 class GroundingLookup:
@@ -54,19 +57,20 @@ class GroundingLookup:
     def round1(self, sample_id: str) -> GroundingR1Record | None:
         from sparkle_data.readers.grounding import load_grounding_r1
 
-        line = self._line(sample_id, "foreground_grounding_r1")
-        if line is None:
-            return None
-        records = load_grounding_r1(io.BytesIO(line), name="foreground_grounding_r1.jsonl")
-        return records[0] if records else None
+        return self._record(sample_id, "foreground_grounding_r1", load_grounding_r1)
 
     def round2(self, sample_id: str) -> GroundingR2Record | None:
         from sparkle_data.readers.grounding import load_grounding_r2
 
-        line = self._line(sample_id, "foreground_grounding_r2")
+        return self._record(sample_id, "foreground_grounding_r2", load_grounding_r2)
+
+    def _record(
+        self, sample_id: str, record: str, load: Callable[..., Sequence[_R]]
+    ) -> _R | None:
+        line = self._line(sample_id, record)
         if line is None:
             return None
-        records = load_grounding_r2(io.BytesIO(line), name="foreground_grounding_r2.jsonl")
+        records = load(io.BytesIO(line), name=f"{record}.jsonl")
         return records[0] if records else None
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 from sparkle_data.catalog.table import SCORE_COLUMNS
-from sparkle_data.errors import SparkleError
+from sparkle_data.errors import PageNotFoundError, ViewQueryError
 from sparkle_data.layout import EDIT_TYPES
 
 if TYPE_CHECKING:
@@ -45,14 +45,6 @@ SORT_COLUMNS: Final[tuple[str, ...]] = (
     "grounding_max_box_area",
     "grounding_mean_box_area",
 )
-
-
-class ViewQueryError(SparkleError, ValueError):
-    """A gallery parameter that does not parse or names nothing (answered with ``400``)."""
-
-
-class PageNotFoundError(SparkleError, LookupError):
-    """A gallery page past the last one (answered with ``404``)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,24 +12,11 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
-from sparkle_data.errors import SparkleError
+from sparkle_data.errors import RangeNotSatisfiableError
 
 __all__ = ["ByteRange", "RangeNotSatisfiableError", "parse_range"]
 
 _RANGE_RE: Final = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE)
-
-
-class RangeNotSatisfiableError(SparkleError, ValueError):
-    """A ``Range`` that selects no byte of the body (answered with ``416``)."""
-
-    size: int | None = None
-    """The body's size, for the ``Content-Range: bytes */size`` of the answer."""
-
-    @classmethod
-    def of(cls, header: str, size: int, rule: str) -> RangeNotSatisfiableError:
-        err = cls.invalid("range", header, rule=rule)
-        err.size = size
-        return err
 
 
 @dataclass(frozen=True, slots=True)

@@ -212,19 +212,19 @@ def write_report(
     from tqdm.auto import tqdm
 
     from sparkle_data.errors import MissingArtifactError
-    from sparkle_data.filters import PAPER, select_ids, write_stats
+    from sparkle_data.filters import PAPER, subset_ids, write_stats
 
     if per_theme < 1:
         raise ValueError(f"Invalid per_theme {per_theme!r}: must be >= 1.")
     preset = preset or PAPER
     out = Path(out_dir)
-    ids = select_ids(catalog, where, seed=seed, limit_per_theme=per_theme)
+    ids = subset_ids(catalog, where, seed=seed, limit_per_theme=per_theme)
     if not ids:
         raise MissingArtifactError.invalid(
             "filter", where.describe() if where else "corpus", rule="selects no sample",
             path=catalog.root,
         )  # fmt: skip
-    all_ids = select_ids(catalog, where, seed=seed)
+    all_ids = subset_ids(catalog, where, seed=seed)
     table = catalog.table
     written: list[Path] = []
     cards: dict[str, list[dict[str, Any]]] = {}

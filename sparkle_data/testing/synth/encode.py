@@ -13,58 +13,18 @@ from __future__ import annotations
 
 import io
 
-import av
 import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
-from sparkle_data.io.h264 import open_bitexact_h264
+from sparkle_data.io.h264 import Mp4Writer
 
 __all__ = ["Mp4Encoder", "encode_png"]
 
 
-class Mp4Encoder:
-    """Feed RGB frames with :meth:`add`, get the MP4 bytes from :meth:`finish`."""
-
-    def __init__(self, width: int, height: int, *, fps: int, crf: int, preset: str) -> None:
-        self._width = width
-        self._height = height
-        self._buf = io.BytesIO()
-        self._container, stream = open_bitexact_h264(
-            self._buf, width, height, rate=fps, crf=crf, preset=preset
-        )
-        self._stream = stream
-        self._frames = 0
-        self._done = False
-
-    def add(self, frame: npt.NDArray[np.uint8]) -> None:
-        if frame.shape != (self._height, self._width, 3) or frame.dtype != np.uint8:
-            raise ValueError(
-                f"Invalid frame {frame.dtype}{frame.shape}: must be uint8 "
-                f"({self._height}, {self._width}, 3)."
-            )
-        video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
-        for packet in self._stream.encode(video_frame):
-            self._container.mux(packet)
-        self._frames += 1
-
-    def finish(self) -> bytes:
-        """Flush the encoder, close the container and return the file's bytes."""
-        if self._done:
-            raise RuntimeError("Mp4Encoder.finish() called twice.")
-        if self._frames == 0:
-            raise ValueError("Invalid video: no frames were added.")
-        for packet in self._stream.encode():
-            self._container.mux(packet)
-        self._container.close()
-        self._done = True
-        return self._buf.getvalue()
-
-    def close(self) -> None:
-        """Release the encoder without producing output (after an error)."""
-        if not self._done:
-            self._done = True
-            self._container.close()
+class Mp4Encoder(Mp4Writer):
+    """Feed RGB frames with :meth:`add`, get the MP4 bytes from :meth:`finish` (the package's
+    :class:`~sparkle_data.io.h264.Mp4Writer`, under the name the synthetic trees use)."""
 
 
 def encode_png(image: npt.NDArray[np.uint8]) -> bytes:

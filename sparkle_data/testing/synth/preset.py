@@ -7,7 +7,7 @@ from typing import Final, Literal, get_args
 
 from sparkle_data.layout import FPS
 
-__all__ = ["PRESETS", "PRESET_NAMES", "Preset", "PresetName", "get_preset"]
+__all__ = ["PRESET_NAMES", "SAMPLE_PRESETS", "Preset", "PresetName", "get_sample_preset"]
 
 PresetName = Literal["tiny", "real"]
 PRESET_NAMES: Final[tuple[PresetName, ...]] = get_args(PresetName)
@@ -39,7 +39,7 @@ class Preset:
             )
 
 
-PRESETS: Final[dict[PresetName, Preset]] = {
+SAMPLE_PRESETS: Final[dict[PresetName, Preset]] = {
     # 16:9 like the real clips, 1/13 of the side: encodes in milliseconds.
     "tiny": Preset("tiny", 96, 54, FPS, 20, "veryfast", 96 * 1024),
     # What the real corpus holds: 1280x720, 16 fps, H.264 yuv420p.
@@ -47,10 +47,10 @@ PRESETS: Final[dict[PresetName, Preset]] = {
 }
 
 
-def get_preset(name: str) -> Preset:
+def get_sample_preset(name: str) -> Preset:
     """Look up a preset by name; raises ``ValueError`` naming the choices."""
     try:
-        return PRESETS[name]  # type: ignore[index]
+        return SAMPLE_PRESETS[name]  # type: ignore[index]
     except KeyError:
         raise ValueError(
             f"Invalid preset {name!r}: must be one of {', '.join(PRESET_NAMES)}."

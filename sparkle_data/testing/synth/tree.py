@@ -40,7 +40,7 @@ from sparkle_data.testing.synth.artifacts import make_sample_artifacts
 from sparkle_data.testing.synth.bench import bench_samples, write_bench_edit_type
 from sparkle_data.testing.synth.funnel import STAGES
 from sparkle_data.testing.synth.plan import EditTypePlan, make_edit_type_plan
-from sparkle_data.testing.synth.preset import Preset, PresetName, get_preset
+from sparkle_data.testing.synth.preset import Preset, PresetName, get_sample_preset
 from sparkle_data.testing.synth.records import (
     make_prompts_csv,
     make_prompts_metadata,
@@ -253,7 +253,7 @@ def make_sample_tree(
     types = _check_edit_types(edit_types)
     _check_int("samples", samples, 1)
     _check_int("seed", seed, 0)
-    p = get_preset(preset) if isinstance(preset, str) else preset
+    p = get_sample_preset(preset) if isinstance(preset, str) else preset
     if preview_count is None:
         preview_count = DEFAULT_PREVIEW_COUNT
     previews = min(samples, _check_int("preview_count", preview_count, 0))
