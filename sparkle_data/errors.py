@@ -42,6 +42,7 @@ Every warning the library emits derives from :class:`SparkleWarning`, so
     SparkleWarning(UserWarning)
     ├── SparkleSkipWarning                  an item skipped under on_error="warn"
     ├── IndexCacheWarning                   a cached tar index was unreadable and is rebuilt
+    ├── FullPassWarning                     a full pass fell back to indexing for a unit
     ├── StaleIndexWarning                   a published Hub index disagreed with its shards
     ├── CorruptDownloadWarning              a cached download failed its check, fetched again
     └── FilterWarning                       a filter value that matches no row (typo?)
@@ -76,6 +77,7 @@ __all__ = [
     "FilterError",
     "FilterSyntaxError",
     "FilterWarning",
+    "FullPassWarning",
     "GpuMemoryError",
     "GroundingParseError",
     "IncompleteScoresError",
@@ -428,6 +430,10 @@ class SparkleWarning(UserWarning):
 
 class SparkleSkipWarning(SparkleWarning):
     """Emitted for each skipped item when ``on_error="warn"``."""
+
+
+class FullPassWarning(SparkleWarning):
+    """A full pass could not pair its families while streaming and fell back to indexing."""
 
 
 class IndexCacheWarning(SparkleWarning):

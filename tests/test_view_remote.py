@@ -71,4 +71,5 @@ def test_video_bytes_over_hf_equal_local_and_fetch_only_that_member(
     files = _resolved_files(hub)
     assert files == {loc.path}, files
     gets = [r for r in hub.requests_of("resolve") if r.method == "GET"]
-    assert gets and all(r.range for r in gets)
+    assert gets
+    assert all(r.range for r in gets)

@@ -57,7 +57,7 @@ from sparkle_data.dataset.stream import (
     merge_by_id,
     stream_members,
 )
-from sparkle_data.errors import MissingArtifactError, SparkleError, SparkleWarning
+from sparkle_data.errors import FullPassWarning, MissingArtifactError, SparkleError
 from sparkle_data.io import fs as sfs
 from sparkle_data.io.index import (
     index_cache_path,
@@ -76,10 +76,6 @@ from sparkle_data.sampling import BoxFrames, DecodeOptions, FrameMismatch, Frame
 __all__ = ["FullPassStats", "FullPassWarning", "SparkleFullPass"]
 
 _FIRST_HEADER_BYTES = 16 << 10
-
-
-class FullPassWarning(SparkleWarning):
-    """A full pass could not pair its families while streaming and fell back to indexing."""
 
 
 class _OutOfOrderError(Exception):
