@@ -10,11 +10,13 @@ A package that re-exports names from its submodules without importing them up fr
         from sparkle_data.io.fs import resolve
 
     __all__ = ["resolve"]
-    __getattr__, __dir__ = lazy_exports(__name__, {"resolve": "fs"})
+    lazy_exports(__name__, {"resolve": "fs"})
 
 The table maps each name to the module that defines it, relative to the package (``"fs"``,
 ``"synth.tree"``). The first access imports that module and caches the value in the package's
-namespace, so later accesses are plain attribute lookups. ``tests/test_structure.py`` reads
+namespace, so later accesses are plain attribute lookups. The call installs the package's
+``__getattr__`` and ``__dir__`` itself, so mypy never sees a catch-all ``__getattr__``: it
+types the package's names from the ``TYPE_CHECKING`` imports. ``tests/test_structure.py`` reads
 these tables (they must be literal dicts) to put the lazy edges in the import graph and to
 check that each table, the ``TYPE_CHECKING`` imports and ``__all__`` name the same things.
 """
@@ -23,18 +25,17 @@ from __future__ import annotations
 
 import importlib
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 __all__ = ["lazy_exports"]
 
 
-def lazy_exports(
-    package: str, homes: Mapping[str, str]
-) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
-    """Return ``(__getattr__, __dir__)`` for ``package`` re-exporting ``homes`` lazily.
+def lazy_exports(package: str, homes: Mapping[str, str]) -> None:
+    """Make ``package`` re-export ``homes`` lazily: install its ``__getattr__`` and ``__dir__``.
 
-    ``homes`` maps an exported name to its module, relative to ``package``.
+    ``homes`` maps an exported name to its module, relative to ``package``. Call it from the
+    package's own ``__init__`` (the package is in ``sys.modules`` while its body runs).
     """
     table = dict(homes)
 
@@ -49,4 +50,6 @@ def lazy_exports(
     def module_dir() -> list[str]:
         return sorted({*vars(sys.modules[package]), *table})
 
-    return module_getattr, module_dir
+    namespace = vars(sys.modules[package])
+    namespace["__getattr__"] = module_getattr
+    namespace["__dir__"] = module_dir

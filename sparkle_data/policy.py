@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import warnings
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Final, Literal, get_args
 
 from sparkle_data.errors import SparkleError, SparkleSkipWarning, format_location
@@ -35,14 +35,7 @@ class SkipExample:
     line: int | None = None
 
     def to_dict(self) -> dict[str, object]:
-        return {
-            "reason": self.reason,
-            "message": self.message,
-            "path": self.path,
-            "member": self.member,
-            "sample_id": self.sample_id,
-            "line": self.line,
-        }
+        return asdict(self)
 
 
 @dataclass

@@ -85,6 +85,4 @@ __all__ = [
     "write_indexes",
 ]
 
-
-if not TYPE_CHECKING:  # mypy sees the imports above, and no catch-all __getattr__
-    __getattr__, __dir__ = lazy_exports(__name__, _LAZY)
+lazy_exports(__name__, _LAZY)

@@ -172,6 +172,4 @@ __all__ = [
     "write_png",
 ]
 
-
-if not TYPE_CHECKING:  # mypy sees the imports above, and no catch-all __getattr__
-    __getattr__, __dir__ = lazy_exports(__name__, _HOME)
+lazy_exports(__name__, _HOME)

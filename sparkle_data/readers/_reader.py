@@ -75,15 +75,25 @@ class Reader(Protocol[_T_co]):
     ) -> _T_co: ...
 
 
-def jsonl_rows(convert: Callable[[dict[str, object], SampleId, RecordWhere], _R]) -> Rows[_R]:
+def jsonl_rows(
+    convert: Callable[[dict[str, object], SampleId, RecordWhere], _R],
+    *,
+    allowed_edit_types: tuple[str, ...] | None = None,
+) -> Rows[_R]:
     """The row parser of a JSONL record file: ``convert(obj, sample_id, where)`` per line,
-    after the id checks of :func:`~sparkle_data.readers._text.iter_jsonl_records`."""
+    after the id checks of :func:`~sparkle_data.readers._text.iter_jsonl_records` (ids of
+    other edit types than ``allowed_edit_types``, when given, are bad lines)."""
 
     def rows(
         source: TextSource, name: str, report: SkipReport, edit_type: str | None
     ) -> Iterator[_R]:
         return iter_jsonl_records(
-            source, name=name, report=report, edit_type=edit_type, convert=convert
+            source,
+            name=name,
+            report=report,
+            edit_type=edit_type,
+            convert=convert,
+            allowed_edit_types=allowed_edit_types,
         )
 
     return rows

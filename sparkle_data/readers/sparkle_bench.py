@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Final
 
 from sparkle_data.errors import LayoutError, SparkleError
 from sparkle_data.layout import (
@@ -22,7 +23,7 @@ from sparkle_data.layout import (
     parse_bench_source_video_path,
     parse_edit_type,
 )
-from sparkle_data.policy import OnError, SkipReport
+from sparkle_data.policy import SkipReport
 from sparkle_data.readers._fields import (
     NOWHERE,
     RecordWhere,
@@ -30,14 +31,8 @@ from sparkle_data.readers._fields import (
     check_text,
     reason_of,
 )
-from sparkle_data.readers._text import (
-    TextSource,
-    check_unique,
-    iter_csv_rows,
-    iter_jsonl_records,
-    resolve_report,
-    source_name,
-)
+from sparkle_data.readers._reader import eager_reader, jsonl_rows, lazy_reader
+from sparkle_data.readers._text import TextSource, check_unique, iter_csv_rows
 from sparkle_data.readers.metadata import MetadataRecord, metadata_from_json
 
 __all__ = [
@@ -100,27 +95,15 @@ class BenchRow:
             )
 
 
-def iter_bench_csv(
-    source: TextSource,
-    *,
-    edit_type: str | None = None,
-    name: str | None = None,
-    on_error: OnError = "error",
-    report: SkipReport | None = None,
+def _bench_csv_rows(
+    source: TextSource, name: str, report: SkipReport, edit_type: str | None
 ) -> Iterator[BenchRow]:
-    """Lazily read ``{edit_type}_bench.csv`` (header exactly ``edited_type,prompt,original_video``).
-
-    Same CSV dialect, errors and policies as
-    :func:`~sparkle_data.readers.prompts.iter_prompts_csv`; duplicate videos raise
-    :class:`~sparkle_data.errors.JoinError` under every policy.
-    """
+    """The row parser of ``{edit_type}_bench.csv``: one checked :class:`BenchRow` per row."""
     if edit_type is not None:
         parse_edit_type(edit_type)
-    report = resolve_report(on_error, report)
-    path = source_name(source, name)
     seen: dict[str, int] = {}
     for where, (edited_type, prompt, original_video) in iter_csv_rows(
-        source, name=path, header=BENCH_CSV_COLUMNS, report=report
+        source, name=name, header=BENCH_CSV_COLUMNS, report=report
     ):
         try:
             sid = _check_bench_row(edited_type, prompt, original_video, where)
@@ -138,50 +121,24 @@ def iter_bench_csv(
         yield BenchRow(key, sid.edit_type, prompt, original_video)
 
 
-def load_bench_csv(
-    source: TextSource,
-    *,
-    edit_type: str | None = None,
-    name: str | None = None,
-    on_error: OnError = "error",
-    report: SkipReport | None = None,
-) -> list[BenchRow]:
-    """Eagerly read a Sparkle-Bench CSV; see :func:`iter_bench_csv`."""
-    return list(
-        iter_bench_csv(source, edit_type=edit_type, name=name, on_error=on_error, report=report)
-    )
+@lazy_reader(_bench_csv_rows)
+def iter_bench_csv(row: BenchRow) -> BenchRow:
+    """Lazily read ``{edit_type}_bench.csv`` (header exactly ``edited_type,prompt,original_video``).
+
+    Same CSV dialect, errors and policies as
+    :func:`~sparkle_data.readers.prompts.iter_prompts_csv`; duplicate videos raise
+    :class:`~sparkle_data.errors.JoinError` under every policy.
+    """
+    return row
 
 
-def iter_bench_metadata_jsonl(
-    source: TextSource,
-    *,
-    edit_type: str | None = None,
-    name: str | None = None,
-    on_error: OnError = "error",
-    report: SkipReport | None = None,
-) -> Iterator[MetadataRecord]:
+load_bench_csv: Final = eager_reader(iter_bench_csv)
+
+
+@lazy_reader(jsonl_rows(metadata_from_json, allowed_edit_types=BENCH_EDIT_TYPES))
+def iter_bench_metadata_jsonl(record: MetadataRecord) -> MetadataRecord:
     """Lazily read Sparkle-Bench's ``{edit_type}_metadata.jsonl`` (no openve3m samples)."""
-    yield from iter_jsonl_records(
-        source,
-        name=source_name(source, name),
-        report=resolve_report(on_error, report),
-        edit_type=edit_type,
-        convert=metadata_from_json,
-        allowed_edit_types=BENCH_EDIT_TYPES,
-    )
+    return record
 
 
-def load_bench_metadata_jsonl(
-    source: TextSource,
-    *,
-    edit_type: str | None = None,
-    name: str | None = None,
-    on_error: OnError = "error",
-    report: SkipReport | None = None,
-) -> list[MetadataRecord]:
-    """Eagerly read Sparkle-Bench metadata; see :func:`iter_bench_metadata_jsonl`."""
-    return list(
-        iter_bench_metadata_jsonl(
-            source, edit_type=edit_type, name=name, on_error=on_error, report=report
-        )
-    )
+load_bench_metadata_jsonl: Final = eager_reader(iter_bench_metadata_jsonl)

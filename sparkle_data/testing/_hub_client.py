@@ -56,6 +56,10 @@ class _Patcher:
         self._saved.append((obj, name, getattr(obj, name, _UNSET)))
         setattr(obj, name, value)
 
+    def update(self, obj: Any, /, **values: Any) -> None:
+        for name, value in values.items():
+            self.setattr(obj, name, value)
+
     def setenv(self, name: str, value: str | None) -> None:
         self._env.append((name, os.environ.get(name)))
         if value is None:
@@ -103,15 +107,14 @@ def patched_client(endpoint: str, token: str | None) -> Iterator[None]:
             p.setenv(name, value)
         for name in _REMOVED_ENV:
             p.setenv(name, None)
-        p.setattr(constants, "ENDPOINT", endpoint)
-        p.setattr(
+        p.update(
             constants,
-            "HUGGINGFACE_CO_URL_TEMPLATE",
-            endpoint + "/{repo_id}/resolve/{revision}/{filename}",
+            ENDPOINT=endpoint,
+            HUGGINGFACE_CO_URL_TEMPLATE=endpoint + "/{repo_id}/resolve/{revision}/{filename}",
+            HF_HUB_OFFLINE=False,
+            HF_HUB_DISABLE_TELEMETRY=True,
+            HF_HUB_DISABLE_XET=True,
         )
-        p.setattr(constants, "HF_HUB_OFFLINE", False)
-        p.setattr(constants, "HF_HUB_DISABLE_TELEMETRY", True)
-        p.setattr(constants, "HF_HUB_DISABLE_XET", True)
         if hasattr(constants, "HF_URL_HOSTS"):
             p.setattr(constants, "HF_URL_HOSTS", frozenset({*constants.HF_URL_HOSTS, host}))
         if hasattr(_http, "_HUB_ORIGINS"):
@@ -121,14 +124,13 @@ def patched_client(endpoint: str, token: str | None) -> Iterator[None]:
             p.setattr(default_api, "endpoint", endpoint)
         datasets_config = sys.modules.get("datasets.config")
         if datasets_config is not None:
-            p.setattr(datasets_config, "HF_ENDPOINT", endpoint)
-            p.setattr(
+            p.update(
                 datasets_config,
-                "HUB_DATASETS_URL",
-                endpoint + "/datasets/{repo_id}/resolve/{revision}/{path}",
+                HF_ENDPOINT=endpoint,
+                HUB_DATASETS_URL=endpoint + "/datasets/{repo_id}/resolve/{revision}/{path}",
+                HF_HUB_OFFLINE=False,
+                HF_DATASETS_OFFLINE=False,
             )
-            p.setattr(datasets_config, "HF_HUB_OFFLINE", False)
-            p.setattr(datasets_config, "HF_DATASETS_OFFLINE", False)
         _reset_clients()
         yield
     finally:

@@ -23,10 +23,17 @@ import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
 
+from sparkle_data.errors import RangeNotSatisfiableError
+from sparkle_data.testing._loopback import (
+    LoopbackHTTPServer,
+    QuietHandler,
+    RecordedServer,
+    byte_span,
+    serving,
+)
 from sparkle_data.testing.faults import FaultInjector, Faults
 
 __all__ = ["Faults", "LoopbackServer", "RequestRecord", "serve_directory"]
@@ -42,7 +49,7 @@ class RequestRecord:
 
 
 @dataclass
-class LoopbackServer:
+class LoopbackServer(RecordedServer[RequestRecord]):
     """Handle yielded by :func:`serve_directory`; ``faults`` may be replaced at any time."""
 
     base_url: str
@@ -50,15 +57,7 @@ class LoopbackServer:
     injector: FaultInjector = field(default_factory=FaultInjector, repr=False)
     """Applies :attr:`faults` (the mechanism shared with the fake Hub)."""
     requests: list[RequestRecord] = field(default_factory=list)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    @property
-    def faults(self) -> Faults:
-        return self.injector.faults
-
-    @faults.setter
-    def faults(self, value: Faults) -> None:
-        self.injector.faults = value
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def url(self, relpath: str = "") -> str:
         """Absolute URL of ``relpath`` (relative to the served folder)."""
@@ -66,64 +65,21 @@ class LoopbackServer:
 
     def count(self, method: str | None = None) -> int:
         """Requests received so far (of one method, or all)."""
-        with self._lock:
+        with self.lock:
             return sum(1 for r in self.requests if method is None or r.method == method)
-
-    def reset(self, faults: Faults | None = None) -> None:
-        """Forget recorded requests and fault counters (and optionally replace the faults)."""
-        with self._lock:
-            self.requests.clear()
-        self.injector.reset(faults)
-
-    def record(self, record: RequestRecord) -> None:
-        """Append one answered request to :attr:`requests`."""
-        with self._lock:
-            self.requests.append(record)
 
     def __str__(self) -> str:
         return self.base_url
 
 
-def _parse_range(header: str, size: int) -> tuple[int, int] | str | None:
-    """(first, last) inclusive; None for no/ignored range; "416" when unsatisfiable."""
-    unit, _, spec = header.strip().partition("=")
-    if unit.strip().lower() != "bytes" or "," in spec:
-        return None  # multi-range: serve the whole file, as RFC 9110 allows
-    first, _, last = spec.strip().partition("-")
-    try:
-        if not first:  # suffix range: the last N bytes
-            n = int(last)
-            if n <= 0:
-                return "416"
-            return max(0, size - n), size - 1
-        a = int(first)
-        b = int(last) if last else size - 1
-    except ValueError:
-        return None
-    if a >= size or b < a:
-        return "416"
-    return a, min(b, size - 1)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
+class _Handler(QuietHandler):
     server: _Server
 
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-    def do_HEAD(self) -> None:
+    def do_HEAD(self) -> None:  # noqa: N802 - the http.server handler name
         self._serve(head=True)
 
-    def do_GET(self) -> None:
+    def do_GET(self) -> None:  # noqa: N802 - the http.server handler name
         self._serve(head=False)
-
-    def _finish(self, status: int, headers: dict[str, str]) -> None:
-        self.send_response(status)
-        for key, value in headers.items():
-            self.send_header(key, value)
-        self.end_headers()
 
     def _serve(self, *, head: bool) -> None:
         state = self.server.state
@@ -138,18 +94,18 @@ class _Handler(BaseHTTPRequestHandler):
         failed = injector.before("file", rel)
         if failed is not None:
             record(failed)
-            self._finish(failed, {"Content-Length": "0"})
+            self.send_head(failed, {"Content-Length": "0"})
             return
         if faults.redirect is not None:
             record(302)
             location = f"{faults.redirect.rstrip('/')}/{quote(rel)}"
-            self._finish(302, {"Location": location, "Content-Length": "0"})
+            self.send_head(302, {"Location": location, "Content-Length": "0"})
             return
         root = state.root
         target = (root / rel).resolve()
         if not target.is_relative_to(root) or not target.is_file():
             record(404)
-            self._finish(404, {"Content-Length": "0"})
+            self.send_head(404, {"Content-Length": "0"})
             return
         st = target.stat()
         size = st.st_size
@@ -158,18 +114,19 @@ class _Handler(BaseHTTPRequestHandler):
             "ETag": f'"{st.st_mtime_ns:x}-{size:x}"',
             "Content-Type": "application/octet-stream",
         }
-        span = (
-            None
-            if range_header is None or injector.range_ignored("file", rel)
-            else _parse_range(range_header, size)
-        )
-        if span == "416":
+        try:
+            span = (
+                None
+                if range_header is None or injector.range_ignored("file", rel)
+                else byte_span(range_header, size)
+            )
+        except RangeNotSatisfiableError:
             record(416)
-            self._finish(
+            self.send_head(
                 416, {**headers, "Content-Range": f"bytes */{size}", "Content-Length": "0"}
             )
             return
-        if isinstance(span, tuple):
+        if span is not None:
             first, last = span
             status = 206
             headers["Content-Range"] = f"bytes {first}-{last}/{size}"
@@ -178,7 +135,7 @@ class _Handler(BaseHTTPRequestHandler):
         length = last - first + 1
         headers["Content-Length"] = str(length)
         record(status)
-        self._finish(status, headers)
+        self.send_head(status, headers)
         if head:
             return
         plan = injector.plan("file", rel)
@@ -195,9 +152,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
+class _Server(LoopbackHTTPServer):
     state: LoopbackServer
 
 
@@ -211,20 +166,6 @@ def serve_directory(
     ``server.url(relpath)``, the recorded ``server.requests`` and ``server.count(method)``.
     """
     httpd = _Server(("127.0.0.1", 0), _Handler)
-    host, port = httpd.server_address[:2]
-    state = LoopbackServer(
-        base_url=f"http://{host!s}:{port}",
-        root=Path(root).resolve(),
-        injector=FaultInjector(faults),
-    )
-    httpd.state = state
-    thread = threading.Thread(
-        target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-    )
-    thread.start()
-    try:
-        yield state
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=5)
+    with serving(httpd) as base_url:
+        httpd.state = LoopbackServer(base_url, Path(root).resolve(), FaultInjector(faults))
+        yield httpd.state

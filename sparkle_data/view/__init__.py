@@ -42,5 +42,4 @@ _HOME: dict[str, str] = {
     "write_report": "report",
 }
 
-if not TYPE_CHECKING:  # mypy sees the imports above, and no catch-all __getattr__
-    __getattr__, __dir__ = lazy_exports(__name__, _HOME)
+lazy_exports(__name__, _HOME)

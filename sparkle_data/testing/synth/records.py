@@ -9,6 +9,8 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import numpy as np
+
 from sparkle_data.layout import (
     BENCH_CSV_COLUMNS,
     PROMPTS_CSV_COLUMNS,
@@ -18,7 +20,7 @@ from sparkle_data.layout import (
     bench_source_video_path,
     metadata_edit_type,
 )
-from sparkle_data.testing.synth.funnel import THRESHOLDS
+from sparkle_data.testing.synth.funnel import THRESHOLDS, Stage
 from sparkle_data.testing.synth.grounding import make_grounding
 from sparkle_data.testing.synth.plan import EditTypePlan, SamplePlan
 from sparkle_data.testing.synth.rng import make_rng
@@ -92,6 +94,20 @@ def make_bench_metadata(samples: Sequence[SamplePlan]) -> str:
     return _jsonl(_metadata(s, s.edit_type) for s in samples)
 
 
+def _add_image_score(
+    lines: dict[RecordName, list[dict[str, Any]]],
+    head: dict[str, Any],
+    rng: np.random.Generator,
+    s: SamplePlan,
+    stage: Stage,
+) -> None:
+    """Add the frame-0 EditScore line of ``stage``: it passes or not, as the funnel planned."""
+    editscore = make_image_editscore(
+        rng, s.text.scene, threshold=THRESHOLDS[stage], passed=s.candidate.passes(stage)
+    )
+    lines[stage].append(head | {"editscore": editscore})
+
+
 def make_record_files(plan: EditTypePlan) -> dict[RecordName, str]:
     """The five JSONL record files of one edit type, each line in ascending id order.
 
@@ -105,17 +121,7 @@ def make_record_files(plan: EditTypePlan) -> dict[RecordName, str]:
         head = {"id": s.sample_id, "prompt": s.text.prompt}
         rng = make_rng(plan.seed, plan.edit_type, c.index, "scores")
         records = c.records
-        lines["edited_frame0_score"].append(
-            head
-            | {
-                "editscore": make_image_editscore(
-                    rng,
-                    s.text.scene,
-                    threshold=THRESHOLDS["edited_frame0_score"],
-                    passed=c.passes("edited_frame0_score"),
-                )
-            }
-        )
+        _add_image_score(lines, head, rng, s, "edited_frame0_score")
         if "foreground_grounding_r1" not in records:
             continue
         round2 = "foreground_grounding_r2" in records
@@ -132,17 +138,7 @@ def make_record_files(plan: EditTypePlan) -> dict[RecordName, str]:
             "round1_objects": grounding.round1_objects,
         }
         lines["foreground_grounding_r1"].append(r1)
-        lines["edited_frame0_foreground_removed_score"].append(
-            head
-            | {
-                "editscore": make_image_editscore(
-                    rng,
-                    s.text.scene,
-                    threshold=THRESHOLDS["edited_frame0_foreground_removed_score"],
-                    passed=c.passes("edited_frame0_foreground_removed_score"),
-                )
-            }
-        )
+        _add_image_score(lines, head, rng, s, "edited_frame0_foreground_removed_score")
         if not round2:
             continue
         lines["foreground_grounding_r2"].append(r1 | {"frame_objects": grounding.frame_objects})
