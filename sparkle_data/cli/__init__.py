@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
+import select
 import sys
 import warnings
 from collections.abc import Sequence
@@ -20,7 +22,7 @@ from sparkle_data import __version__
 from sparkle_data.cli._common import UsageError
 from sparkle_data.errors import SparkleError
 
-__all__ = ["build_parser", "main"]
+__all__ = ["EXIT_BROKEN_PIPE", "build_parser", "main"]
 
 EPILOG = """\
 examples:
@@ -30,7 +32,9 @@ examples:
   sparkle-data <command> --help                           options of one command
 
 exit status: 0 success, 1 problems found in the data (verify) or a failed export,
-2 a usage error (bad option value, no dataset at ROOT, empty selection), 130 interrupted.
+2 a usage error or nothing to work on (bad option value, no dataset at ROOT, empty
+selection), 130 interrupted,
+141 stdout closed early (`sparkle-data peek ROOT | head -1`: quiet, like other Unix tools).
 
 Sparkle: https://huggingface.co/datasets/stdKonjac/Sparkle
 """
@@ -70,11 +74,38 @@ def _warning_printer(command: str) -> Any:
     return show
 
 
+EXIT_BROKEN_PIPE = 141
+"""Exit status when the reader of stdout went away (``sparkle-data peek ROOT | head -1``):
+128 + SIGPIPE, what a shell reports for a standard Unix tool killed by SIGPIPE (``yes | head``
+under ``set -o pipefail``). Python's docs exit 1 there, but 1 means "problems found" here."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; errors become one line on stderr and an exit status (never a traceback
-    for a bad value: ``ValueError``/``TypeError``/``OSError`` exit 2, other library errors 1)."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    for a bad value: ``ValueError``/``TypeError``/``OSError`` exit 2, other library errors 1).
+
+    A closed stdout (the reader of a pipe exited, as ``head`` does) ends the command quietly
+    with :data:`EXIT_BROKEN_PIPE`, like a standard Unix tool: no message, no traceback."""
+    command = "?"
+    try:
+        try:
+            parser = build_parser()
+            args = parser.parse_args(argv)
+            command = getattr(args, "command", None) or "?"
+            return _run(parser, args)
+        finally:
+            sys.stdout.flush()  # inside the try: a broken pipe is found here, not at exit
+    except BrokenPipeError as e:
+        if not _stdout_closed():  # a broken socket or subprocess pipe: a real error
+            return _fail(command, e, 2)
+        # The Python docs' recipe (signal module, "Note on SIGPIPE"): point stdout at devnull
+        # so the interpreter's final flush does not fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+
+
+def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     func = getattr(args, "func", None)
     if func is None:
         parser.print_help()
@@ -88,6 +119,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         except KeyboardInterrupt:
             print(f"sparkle-data {command}: interrupted", file=sys.stderr)
             return 130
+        except BrokenPipeError:
+            raise  # main decides: a closed stdout is no error
         except (UsageError, FileNotFoundError, NotADirectoryError, IsADirectoryError) as e:
             return _fail(command, e, 2)
         except SparkleError as e:
@@ -95,6 +128,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (ValueError, TypeError, OSError) as e:
             return _fail(command, e, 2)
     return int(code or 0)
+
+
+def _stdout_closed() -> bool:
+    """Whether stdout is a pipe whose reader has gone (``poll`` reports an error on it)."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # a StringIO in tests: not a pipe
+        return False
+    if not hasattr(select, "poll"):  # pragma: no cover - Windows
+        return True
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    return any(event & (select.POLLERR | select.POLLHUP) for _, event in poller.poll(0))
 
 
 def _is_usage(error: SparkleError) -> bool:

@@ -1,11 +1,17 @@
 """Arguments and checks shared by the subcommands (package-private to ``sparkle_data.cli``).
 
-* :func:`add_root` adds ``ROOT``, ``--edit-types``, ``--index-file`` and ``--no-cache``.
+* :func:`command_parser` adds a command whose ``--help`` keeps the description's layout and
+  ends with its examples (an epilog is required).
+* :func:`add_root` adds ``ROOT`` and the options of every catalog-reading command
+  (``--edit-types``, ``--index-file``, ``--no-cache``, ``--retries``/``--timeout``,
+  ``--skip-bad``, ``--duplicates``); the ``add_*`` helpers below it add the options several
+  commands repeat (``--json``, ``-q``, ``--workers``, ``--population``, ``--allow-empty``).
 * :func:`open_catalog` is the one way a command builds its catalog from those arguments: it
   resolves ``--index-file`` (:func:`resolve_index_file`), builds the catalog and refuses a root
   holding no Sparkle piece, naming the nearest folder that does (:func:`require_dataset`).
 * :func:`choice` is an argparse ``type`` with a did-you-mean and the valid list;
   :func:`check_filter_fields` does the same for the fields of a filter expression.
+* :func:`emit` prints a result, or writes it as JSON (``--json FILE|-``).
 * :class:`UsageError` is what a command raises for a bad value: one line, exit status 2.
 """
 
@@ -89,7 +95,28 @@ positive_int = int_at_least(1)
 # --------------------------------------------------------------------------- arguments
 
 
-def add_root(parser: argparse.ArgumentParser) -> None:
+Container = argparse.ArgumentParser | argparse._ArgumentGroup
+"""Where an option is added: a parser or one of its argument groups."""
+
+
+def command_parser(
+    sub: Any, name: str, *, help: str, description: str, epilog: str
+) -> argparse.ArgumentParser:
+    """Add command ``name`` to ``sub``: ``help`` in the command list, ``description`` and the
+    ``epilog`` (its examples) in its ``--help``, both printed with their line breaks."""
+    parser: argparse.ArgumentParser = sub.add_parser(
+        name,
+        help=help,
+        description=description,
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    return parser
+
+
+def add_source(parser: argparse.ArgumentParser) -> None:
+    """``ROOT``, ``--edit-types``, ``--no-cache``, ``--retries``/``--timeout``: where the
+    shards are and how they are read (``index``, which builds no catalog)."""
     parser.add_argument(
         "root",
         metavar="ROOT",
@@ -97,23 +124,20 @@ def add_root(parser: argparse.ArgumentParser) -> None:
         "holding prompts/ and the shards), hf://datasets/stdKonjac/Sparkle[@revision], "
         "or an http:// or https:// URL",
     )
-    parser.add_argument(
-        "--edit-types",
-        nargs="+",
-        type=choice("edit type", EDIT_TYPES),
-        metavar="T",
-        help=f"only these edit types (default: all of {', '.join(EDIT_TYPES)})",
-    )
-    parser.add_argument(
-        "--index-file",
-        metavar="FILE",
-        help="a published member index (from `sparkle-data index --out`): shards it "
+    add_edit_types(parser, "only these edit types")
+    add_no_cache(parser)
+    add_retry(parser)
+
+
+def add_root(parser: argparse.ArgumentParser) -> None:
+    """:func:`add_source` and the catalog options :func:`open_catalog` reads
+    (``--index-file``, ``--skip-bad``, ``--duplicates``)."""
+    add_source(parser)
+    add_index_file(
+        parser,
+        "a published member index (from `sparkle-data index --out`): shards it "
         f"describes are not rescanned; {INDEX_FILE_RULE}",
     )
-    parser.add_argument(
-        "--no-cache", action="store_true", help="do not read or write the index cache"
-    )
-    add_retry(parser)
     parser.add_argument(
         "--skip-bad",
         action="store_true",
@@ -129,7 +153,28 @@ def add_root(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_retry(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+def add_edit_types(parser: Container, what: str) -> None:
+    """``--edit-types T [T ...]`` (did-you-mean on a typo; default: all five)."""
+    parser.add_argument(
+        "--edit-types",
+        nargs="+",
+        type=choice("edit type", EDIT_TYPES),
+        metavar="T",
+        help=f"{what} (default: all of {', '.join(EDIT_TYPES)})",
+    )
+
+
+def add_index_file(parser: Container, help: str) -> None:
+    parser.add_argument("--index-file", metavar="FILE", help=help)
+
+
+def add_no_cache(parser: Container) -> None:
+    parser.add_argument(
+        "--no-cache", action="store_true", help="do not read or write the index cache"
+    )
+
+
+def add_retry(parser: Container) -> None:
     """``--retries`` and ``--timeout``: the :class:`RetryPolicy` of remote reads."""
     parser.add_argument(
         "--retries",
@@ -147,6 +192,34 @@ def add_retry(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None
     )
 
 
+def add_quiet(parser: Container, help: str = "no progress bar") -> None:
+    parser.add_argument("-q", "--quiet", action="store_true", help=help)
+
+
+def add_json(parser: Container, what: str) -> None:
+    """``--json FILE``: ``what`` as JSON, ``-`` for stdout (see :func:`emit`)."""
+    parser.add_argument("--json", metavar="FILE", help=f"write {what} as JSON (- for stdout)")
+
+
+def add_workers(parser: Container, help: str, default: int | None = None) -> None:
+    parser.add_argument("--workers", type=int_at_least(1), default=default, metavar="N", help=help)
+
+
+def add_population(parser: Container, order: Sequence[str], help: str) -> None:
+    """``--population``: which catalog rows a selection starts from (default ``order[0]``)."""
+    parser.add_argument(
+        "--population", type=choice("population", order), default=order[0], help=help
+    )
+
+
+def add_allow_empty(parser: Container) -> None:
+    parser.add_argument(
+        "--allow-empty",
+        action="store_true",
+        help="an empty selection is not an error (exit 0 instead of 2)",
+    )
+
+
 def retry_policy(args: argparse.Namespace) -> RetryPolicy | None:
     """The :class:`RetryPolicy` of ``--retries``/``--timeout`` (``None``: the defaults)."""
     from sparkle_data.io.retry import RetryPolicy
@@ -160,12 +233,12 @@ def retry_policy(args: argparse.Namespace) -> RetryPolicy | None:
         raise UsageError(str(e)) from e
 
 
-def add_allow_empty(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
-    parser.add_argument(
-        "--allow-empty",
-        action="store_true",
-        help="an empty selection is not an error (exit 0 instead of 2)",
-    )
+# ------------------------------------------------------------ options passed on, output
+
+
+def pick(args: argparse.Namespace, *names: str) -> dict[str, Any]:
+    """``{name: args.name}``: options passed on under their own names."""
+    return {name: getattr(args, name) for name in names}
 
 
 def write_json(data: Any, dest: str) -> None:
@@ -176,6 +249,15 @@ def write_json(data: Any, dest: str) -> None:
         from sparkle_data.io.atomic import atomic_write_text
 
         atomic_write_text(dest, text + "\n")
+
+
+def emit(dest: str | None, data: Callable[[], Any], text: Callable[[], str]) -> None:
+    """The output of a command with ``--json``: ``data()`` as JSON to ``dest`` when given, and
+    ``text()`` on stdout unless the JSON went there (``dest`` is ``-``)."""
+    if dest:
+        write_json(data(), dest)
+    if dest != "-":
+        print(text())
 
 
 # --------------------------------------------------------------------------- index files
@@ -294,6 +376,34 @@ def open_catalog(
 
 
 # --------------------------------------------------------------------------- selections
+
+
+def add_scope(p: argparse.ArgumentParser) -> None:
+    """``--where`` / ``--preset`` (mutually exclusive), of ``view`` and ``report``."""
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--where", metavar="EXPR", help="a filter expression (see docs/filters.md)")
+    g.add_argument(
+        "--preset",
+        choices=("paper", "strict", "loose"),
+        help="keep what this preset keeps, and judge scores against it (default judge: paper)",
+    )
+
+
+def scope_of(args: argparse.Namespace) -> tuple[Any, Any]:
+    """``(filter or None, preset)`` from ``--where`` / ``--preset``."""
+    from sparkle_data.filters import PAPER, get_preset, parse_filter
+
+    if args.preset:
+        preset = get_preset(args.preset)
+        return preset, preset
+    return (parse_filter(args.where) if args.where else None), PAPER
+
+
+def open_scoped(args: argparse.Namespace) -> tuple[Catalog, Any, Any]:
+    """``(catalog, filter or None, preset)`` of ``view`` and ``report``: the filter is parsed
+    first (a typo fails before the root is read); unreadable rows are skipped and counted."""
+    scope, preset = scope_of(args)
+    return open_catalog(args, on_error="skip"), scope, preset
 
 
 def check_filter_fields(f: Filter, catalog: Catalog) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from sparkle_data.cli._common import add_root, open_catalog
+from sparkle_data.cli._common import add_root, command_parser, open_catalog, pick
 
 DESCRIPTION = """\
 Write one sample as a picture for papers and issues: a PNG grid (one row per frame, columns
@@ -27,12 +27,12 @@ COLUMNS = ("source", "edited", "mask overlay", "canny")
 
 
 def register(sub: Any) -> None:
-    p: argparse.ArgumentParser = sub.add_parser(
+    p = command_parser(
+        sub,
         "grid",
         help="one sample as a PNG frame grid or a GIF/MP4 side-by-side",
         description=DESCRIPTION,
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_root(p)
     p.add_argument("sample_id", metavar="ID", help="a sample id, e.g. Sparkle_time_000000")
@@ -52,15 +52,7 @@ def run(args: argparse.Namespace) -> int:
     from sparkle_data.view.grid import write_grid
 
     catalog = open_catalog(args, on_error="skip", progress=False)  # no Sparkle piece: exit 2
-    path = write_grid(
-        catalog,
-        args.sample_id,
-        args.out,
-        frames=args.frames,
-        num_frames=args.num_frames,
-        height=args.height,
-        step=args.step,
-        columns=args.columns,
-    )
+    options = pick(args, "frames", "num_frames", "height", "step", "columns")
+    path = write_grid(catalog, args.sample_id, args.out, **options)
     print(f"wrote {path} ({path.stat().st_size} bytes)")
     return 0

@@ -7,8 +7,10 @@ from typing import Any
 
 from sparkle_data.cli._common import (
     UsageError,
-    add_root,
-    int_at_least,
+    add_quiet,
+    add_source,
+    add_workers,
+    command_parser,
     require_dataset,
     retry_policy,
 )
@@ -40,14 +42,14 @@ examples:
 
 
 def register(sub: Any) -> None:
-    p: argparse.ArgumentParser = sub.add_parser(
+    p = command_parser(
+        sub,
         "index",
         help="build tar member indexes (header reads only)",
         description=DESCRIPTION,
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_root(p)
+    add_source(p)  # no catalog is built: --index-file, --skip-bad, --duplicates do not apply
     p.add_argument("--out", metavar="FILE", help="also write one combined index file here")
     p.add_argument("--refresh", action="store_true", help="rebuild even when cached")
     p.add_argument(
@@ -56,10 +58,8 @@ def register(sub: Any) -> None:
         help="store each member's CRC-32 (reads every byte; local roots only), verified on "
         "every read through the index",
     )
-    p.add_argument(
-        "--workers", type=int_at_least(1), default=8, help="parallel shards for remote roots"
-    )
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    add_workers(p, "parallel shards for remote roots (default 8)", default=8)
+    add_quiet(p)
     p.set_defaults(func=run)
 
 

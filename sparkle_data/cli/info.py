@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from sparkle_data.cli._common import add_root, open_catalog, write_json
+from sparkle_data.cli._common import (
+    add_json,
+    add_quiet,
+    add_root,
+    command_parser,
+    emit,
+    open_catalog,
+)
 
 DESCRIPTION = """\
 Summarize a dataset root: corpus samples per edit type (rows of the prompts CSV), ids found
@@ -26,17 +33,17 @@ examples:
 
 
 def register(sub: Any) -> None:
-    p: argparse.ArgumentParser = sub.add_parser(
+    p = command_parser(
+        sub,
         "info",
         help="counts, coverage and score summaries of a dataset root",
         description=DESCRIPTION,
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_root(p)
-    p.add_argument("--json", metavar="FILE", help="write the summary as JSON (- for stdout)")
+    add_json(p, "the summary")
     p.add_argument("--no-shards", action="store_true", help="do not index shards")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    add_quiet(p)
     p.set_defaults(func=run)
 
 
@@ -45,8 +52,5 @@ def run(args: argparse.Namespace) -> int:
 
     catalog = open_catalog(args, index_shards=not args.no_shards, on_error="skip")
     summary = summarize_catalog(catalog)
-    if args.json:
-        write_json(summary, args.json)
-    if args.json != "-":
-        print(format_summary(summary))
+    emit(args.json, lambda: summary, lambda: format_summary(summary))
     return 0

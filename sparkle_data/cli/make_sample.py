@@ -8,7 +8,14 @@ import re
 import sys
 from typing import Any, Final
 
-from sparkle_data.cli._common import choice, int_at_least, positive_int
+from sparkle_data.cli._common import (
+    add_quiet,
+    choice,
+    command_parser,
+    int_at_least,
+    pick,
+    positive_int,
+)
 from sparkle_data.layout import EDIT_TYPES
 
 __all__ = ["parse_size", "register"]
@@ -66,12 +73,12 @@ def parse_size(text: str) -> int:
 
 
 def register(subparsers: Any) -> None:
-    p = subparsers.add_parser(
+    p = command_parser(
+        subparsers,
         "make-sample",
         help="write a synthetic Sparkle (+ Sparkle-Bench) tree",
         description=DESCRIPTION,
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("out", metavar="OUT", help="output directory (empty, new, or a sample tree)")
     p.add_argument(
@@ -131,7 +138,7 @@ def register(subparsers: Any) -> None:
         help="build even if OUT holds other files (they are kept; a Sparkle/ or "
         "Sparkle-Bench/ folder not made by make-sample is never overwritten)",
     )
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    add_quiet(p)
     p.set_defaults(func=run)
 
 
@@ -141,15 +148,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         summary = make_sample_tree(
             args.out,
-            edit_types=args.edit_types,
-            samples=args.samples,
-            preset=args.preset,
-            seed=args.seed,
-            preview_count=args.preview_count,
-            shard_size=args.shard_size,
+            **pick(args, "edit_types", "samples", "preset", "seed", "preview_count"),
+            **pick(args, "shard_size", "bench", "force"),
             misaligned_shards=not args.aligned_shards,
-            bench=args.bench,
-            force=args.force,
             progress=not args.quiet,
         )
     except (FileExistsError, NotADirectoryError, ValueError) as e:

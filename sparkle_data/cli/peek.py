@@ -11,6 +11,7 @@ from sparkle_data.cli._common import (
     add_allow_empty,
     add_root,
     choice,
+    command_parser,
     int_at_least,
     open_catalog,
     positive_int,
@@ -49,12 +50,12 @@ examples:
 def register(sub: Any) -> None:
     from sparkle_data.dataset.fields import FIELDS
 
-    p: argparse.ArgumentParser = sub.add_parser(
+    p = command_parser(
+        sub,
         "peek",
         help="load a few samples like a training loader would and describe them",
         description=DESCRIPTION,
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_root(p)
     p.add_argument("-n", "--num-samples", type=positive_int, default=2, help="samples to load")
@@ -82,7 +83,12 @@ def register(sub: Any) -> None:
     p.add_argument("--width", type=positive_int, help="output width")
     p.add_argument("--max-pixels", type=positive_int, help="Kiwi-Edit's max_pixels rule")
     p.add_argument("--shuffle", action="store_true", help="seeded shuffle (see --seed)")
-    p.add_argument("--seed", type=int_at_least(0), default=0)
+    p.add_argument(
+        "--seed",
+        type=int_at_least(0),
+        default=0,
+        help="seed of --shuffle and --frames random_window (default 0)",
+    )
     add_allow_empty(p)
     p.set_defaults(func=run)
 

@@ -13,11 +13,16 @@ from typing import Any, Final
 from sparkle_data.cli._common import (
     UsageError,
     add_allow_empty,
+    add_edit_types,
+    add_index_file,
+    add_json,
     choice,
+    command_parser,
     did_you_mean,
+    emit,
     int_at_least,
+    pick,
     require_selection,
-    write_json,
 )
 from sparkle_data.errors import RemoteError
 from sparkle_data.layout import (
@@ -295,12 +300,12 @@ def plan_download(
 
 
 def register(sub: Any) -> None:
-    p: argparse.ArgumentParser = sub.add_parser(
+    p = command_parser(
+        sub,
         "plan-download",
         help="exact `hf download --include` patterns and bytes for a selection of the Hub repo",
         description=DESCRIPTION,
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
         "--repo",
@@ -309,13 +314,7 @@ def register(sub: Any) -> None:
         help=f"dataset repo (default {DEFAULT_REPO})",
     )
     p.add_argument("--revision", metavar="REV", help="branch, tag or commit (default: main)")
-    p.add_argument(
-        "--edit-types",
-        nargs="+",
-        type=choice("edit type", EDIT_TYPES),
-        metavar="T",
-        help=f"edit types (default: all of {', '.join(EDIT_TYPES)})",
-    )
+    add_edit_types(p, "edit types")
     p.add_argument(
         "--artifacts",
         nargs="+",
@@ -332,13 +331,9 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--no-records", action="store_true", help="skip the five pipeline record files")
     p.add_argument("--where", metavar="EXPR", help="only shards holding ids this filter keeps")
-    p.add_argument(
-        "--index-file",
-        metavar="FILE",
-        help=f"published member index for --where (default: {DEFAULT_INDEX} in the repo)",
-    )
+    add_index_file(p, f"published member index for --where (default: {DEFAULT_INDEX} in the repo)")
     p.add_argument("--local-dir", default="./Sparkle", help="--local-dir of the printed command")
-    p.add_argument("--json", metavar="FILE", help="write the plan as JSON (- for stdout)")
+    add_json(p, "the plan")
     add_allow_empty(p)
     p.set_defaults(func=run)
 
@@ -346,29 +341,24 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     plan = plan_download(
         repo_id=args.repo,
-        revision=args.revision,
-        edit_types=args.edit_types,
-        artifacts=args.artifacts,
         records=not args.no_records,
-        max_shards=args.max_shards,
-        where=args.where,
-        index_file=args.index_file,
+        **pick(args, "revision", "edit_types", "artifacts", "max_shards", "where", "index_file"),
     )
     if plan.selected_ids is not None:
         require_selection(plan.selected_ids, "--where", args)
-    if args.json:
-        write_json(plan.to_dict(args.local_dir), args.json)
-    if args.json == "-":
-        return 0
-    rev = f"@{plan.revision}" if plan.revision else ""
-    print(f"plan for datasets/{plan.repo_id}{rev}: {len(plan.files)} files")
-    if plan.selected_ids is not None:
-        print(f"--where keeps {plan.selected_ids} corpus samples")
-    width = max((len(f.path) for f in plan.files), default=0)
-    for f in plan.files:
-        print(f"  {f.path:<{width}}  {human(f.size):>10}  {f.why}")
-    for note in plan.notes:
-        print(f"  note: {note}")
-    print(f"total: {human(plan.total_bytes)} ({plan.total_bytes} bytes)\n")
-    print(plan.command(args.local_dir))
+    local_dir = args.local_dir
+    emit(args.json, lambda: plan.to_dict(local_dir), lambda: _format_plan(plan, local_dir))
     return 0
+
+
+def _format_plan(plan: DownloadPlan, local_dir: str) -> str:
+    rev = f"@{plan.revision}" if plan.revision else ""
+    lines = [f"plan for datasets/{plan.repo_id}{rev}: {len(plan.files)} files"]
+    if plan.selected_ids is not None:
+        lines.append(f"--where keeps {plan.selected_ids} corpus samples")
+    width = max((len(f.path) for f in plan.files), default=0)
+    lines += [f"  {f.path:<{width}}  {human(f.size):>10}  {f.why}" for f in plan.files]
+    lines += [f"  note: {note}" for note in plan.notes]
+    lines.append(f"total: {human(plan.total_bytes)} ({plan.total_bytes} bytes)\n")
+    lines.append(plan.command(local_dir))
+    return "\n".join(lines)

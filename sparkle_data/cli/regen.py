@@ -8,7 +8,7 @@ import os
 import sys
 from typing import Any, Final
 
-from sparkle_data.cli._common import UsageError, int_at_least
+from sparkle_data.cli._common import UsageError, int_at_least, require_dataset, write_json
 from sparkle_data.cli.make_sample import parse_size
 
 __all__ = ["register"]
@@ -26,17 +26,26 @@ Forms (the first word picks one; a root first means `run`):
   sparkle-data regen new VIDEOS CSV --out DIR --edit-type T
                                                  a Sparkle-layout tree for your own videos
 
-This release runs the CPU stages (source_frame0, edited_video_canny); model stages are
-planned and reported. Runs resume: rerun the same command after a crash or kill.
-With --pack the outputs go into tar shards named as the card names them
+Stages (what each makes, where it runs; model stages need `pip install
+"sparkle-data[regen-models]"`, EditScore `"sparkle-data[regen-editscore]"`):
+@STAGES@
+
+--artifacts names artifacts or record files; what they need is scheduled first. Runs
+resume: rerun the same command after a crash or kill. Record files get one line per sample,
+merged into intermediate_data/{edit_type}/{record}.jsonl when the run ends. With --pack the
+outputs go into tar shards named as the card names them
 (intermediate_data/{edit_type}_{artifact}_partXX.tar) instead of loose files.
 `sparkle-data regen run --help` lists the options of a form.
 """
 
+_STAGES_MARK: Final = "@STAGES@"
+
 EPILOG: Final = """\
 examples:
   sparkle-data regen ./Sparkle --artifacts source_frame0 --dry-run
-  sparkle-data regen run ./Sparkle --artifacts source_frame0,edited_video_canny --workers 4
+  sparkle-data regen run ./Sparkle --artifacts source_frame0 edited_video_canny --workers 4
+  sparkle-data regen run ./Sparkle --artifacts foreground_grounding_r2 \
+      --config foreground_grounding_r2.model=./Qwen3-VL-32B-Instruct
   sparkle-data regen run hf://datasets/stdKonjac/Sparkle --edit-types time --out ./regen
   sparkle-data regen run ./Sparkle --runner ray --workers 8
   sparkle-data regen run ./Sparkle --artifacts source_frame0 --out ./regen --pack --shard-size 5G
@@ -46,13 +55,34 @@ examples:
 """
 
 
+def stage_lines() -> str:
+    """One line per registered stage (the registry is imported only when help is shown)."""
+    from sparkle_data.regen.registry import stages
+
+    rows = []
+    for st in stages():
+        where = "cpu" if st.device == "cpu" else f"gpu ~{st.gpu_memory_gib:g} GiB"
+        kind = "record" if st.record is not None else "artifact"
+        rows.append(f"  {st.name} ({kind}, {where})\n      {st.description}")
+    return "\n".join(rows)
+
+
+class _Help(argparse.RawDescriptionHelpFormatter):
+    """Fills the stage list in when the help is printed (not at start-up)."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if _STAGES_MARK in text:
+            text = text.replace(_STAGES_MARK, stage_lines())
+        return super()._fill_text(text, width, indent)
+
+
 def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
         "regen",
         help="plan and rebuild missing intermediates (resumable, local or Ray)",
         description=DESCRIPTION,
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_Help,
     )
     p.add_argument(
         "args", nargs=argparse.REMAINDER, metavar="[run|plan|pack|calibrate-canny|new] ..."
@@ -80,8 +110,12 @@ def _run_parser(prog: str, dry: bool) -> argparse.ArgumentParser:
     _selection(p)
     p.add_argument(
         "--artifacts",
-        default="source_frame0,edited_video_canny",
-        help="comma-separated artifacts to rebuild (default: %(default)s)",
+        nargs="+",
+        default=["source_frame0", "edited_video_canny"],
+        metavar="A",
+        help="artifacts or record files to rebuild, space- or comma-separated "
+        "(default: source_frame0 edited_video_canny; `sparkle-data regen --help` lists "
+        "the stages)",
     )
     p.add_argument("--out", metavar="DIR", help="where outputs go (default: the root itself)")
     p.add_argument("--json", metavar="FILE", help="write the plan/report as JSON (- for stdout)")
@@ -94,7 +128,7 @@ def _run_parser(prog: str, dry: bool) -> argparse.ArgumentParser:
     p.add_argument(
         "--allow-empty",
         action="store_true",
-        help="nothing to regenerate is not an error (exit 0 instead of 1)",
+        help="nothing to regenerate is not an error (exit 0 instead of 2)",
     )
     if not dry:
         p.add_argument("--dry-run", action="store_true", help="print the plan, run nothing")
@@ -128,7 +162,7 @@ def _configs(items: list[str]) -> dict[str, Any]:
         key, sep, raw = text.partition("=")
         stage, dot, fld = key.partition(".")
         if not sep or not dot:
-            raise SystemExit(f"error: invalid --config {text!r}: use STAGE.FIELD=VALUE")
+            raise UsageError(f"invalid --config {text!r}: use STAGE.FIELD=VALUE")
         try:
             value: Any = json.loads(raw)
         except ValueError:
@@ -139,20 +173,13 @@ def _configs(items: list[str]) -> dict[str, Any]:
         try:
             out[stage] = dataclasses.replace(get_stage(stage).config, **kv)
         except (TypeError, ValueError) as e:
-            raise SystemExit(f"error: invalid --config for {stage}: {e}") from None
+            raise UsageError(f"invalid --config for {stage}: {e}") from None
     return out
 
 
 def _emit(data: Any, dest: str | None) -> None:
-    if not dest:
-        return
-    text = json.dumps(data, indent=1, ensure_ascii=False) + "\n"
-    if dest == "-":
-        sys.stdout.write(text)
-    else:
-        from sparkle_data.io.atomic import atomic_write_text
-
-        atomic_write_text(dest, text)
+    if dest:
+        write_json(data, dest)
 
 
 def _check_counts(a: argparse.Namespace) -> None:
@@ -166,17 +193,44 @@ def _check_counts(a: argparse.Namespace) -> None:
         raise UsageError("--shard-size needs --pack (loose outputs are not sharded)")
 
 
-def _artifacts(text: str) -> list[str]:
-    from sparkle_data.layout import ARTIFACTS, INTERMEDIATE_ARTIFACTS
+def _artifacts(values: list[str]) -> list[str]:
+    from sparkle_data.cli._common import did_you_mean
+    from sparkle_data.layout import ARTIFACTS, INTERMEDIATE_ARTIFACTS, RECORD_FILES
 
-    names = [s.strip() for s in text.split(",") if s.strip()]
-    bad = [n for n in names if n not in ARTIFACTS]
+    names = [s.strip() for v in values for s in v.split(",") if s.strip()]
+    valid = (*ARTIFACTS, *RECORD_FILES)
+    bad = [n for n in names if n not in valid]
     if bad or not names:
+        hint = did_you_mean(bad[0], valid) if bad else ""
         raise UsageError(
-            f"invalid --artifacts {text!r}: " + (f"unknown {', '.join(bad)}; " if bad else "")
-            + f"name some of {', '.join(INTERMEDIATE_ARTIFACTS)}"
+            f"invalid --artifacts {' '.join(values)!r}: "
+            + (f"unknown {', '.join(bad)}{hint}; " if bad else "")
+            + f"name some of {', '.join((*INTERMEDIATE_ARTIFACTS, *RECORD_FILES))}"
         )
     return names
+
+
+def _catalog(a: argparse.Namespace) -> Any:
+    """The root's catalog; a root with no Sparkle piece is a usage error (exit 2)."""
+    from sparkle_data.catalog import build_catalog
+
+    catalog = build_catalog(a.root, edit_types=a.edit_types, progress=not a.quiet,
+                            on_error="skip")
+    require_dataset(a.root, catalog.inventory)
+    return catalog
+
+
+def _nothing(plan: Any, allow_empty: bool, what: str | None = None) -> int:
+    """Nothing to run: an error (exit 2) unless ``--allow-empty`` (then a note, exit 0)."""
+    text = what or (
+        "nothing to regenerate: every wanted artifact of the "
+        f"{len(plan.selected)} selected samples is present"
+        + (f" or blocked ({len(plan.blocked)} pairs, see above)" if plan.blocked else "")
+    )
+    if allow_empty:
+        print(f"sparkle-data regen: {text}.", file=sys.stderr)
+        return 0
+    raise UsageError(f"{text} (pass --allow-empty if that is expected).")
 
 
 def _cmd_run(argv: list[str], dry: bool) -> int:
@@ -187,10 +241,12 @@ def _cmd_run(argv: list[str], dry: bool) -> int:
     from sparkle_data.regen.manifest import build_manifest, write_manifest
     from sparkle_data.regen.pack import staged_outputs
     from sparkle_data.regen.planner import plan_regen
+    from sparkle_data.regen.records import merge_records, pending_records
 
+    wanted = _artifacts(a.artifacts)
     plan = plan_regen(
-        a.root,
-        _artifacts(a.artifacts),
+        _catalog(a),
+        wanted,
         out=a.out,
         ids=a.ids,
         edit_types=a.edit_types,
@@ -200,26 +256,29 @@ def _cmd_run(argv: list[str], dry: bool) -> int:
         pack=a.pack,
     )
     if not plan.selected:
-        print("error: the selection holds no corpus sample; nothing to regenerate.",
-              file=sys.stderr)
-        return 1
-    nothing = 0 if a.allow_empty else 1
+        return _nothing(plan, a.allow_empty,
+                        "nothing to regenerate: the selection holds no corpus sample")
     staged = bool(a.pack and staged_outputs(plan.out))
+    pending = pending_records(plan.out)
     if dry or a.dry_run:
         if a.json != "-":
             print(plan.format())
             if staged:
                 print("  outputs staged by an earlier --pack run wait to be packed")
+            if pending:
+                print(f"  {pending} record lines of an earlier run wait to be merged")
         _emit(plan.to_dict(), a.json)
-        if not plan.items and not staged:
-            print(_nothing(plan), file=sys.stderr)
-            return nothing
+        if not plan.items and not staged and not pending:
+            return _nothing(plan, a.allow_empty)
         return 0
     if not plan.items and not staged:
         if a.json != "-":
             print(plan.format())
-        print(_nothing(plan), file=sys.stderr)
-        return nothing
+        if pending:  # a run killed after its last line, before the merge
+            for rel, n in merge_records(plan.out).items():
+                print(f"  merged {n} lines of an earlier run into {rel}")
+            return 0
+        return _nothing(plan, a.allow_empty)
     names = {s for it in plan.items for s in it.stages}
     if names:
         write_manifest(plan.out, build_manifest(names, configs))
@@ -244,15 +303,6 @@ def _cmd_run(argv: list[str], dry: bool) -> int:
     return 0 if report.ok else 1
 
 
-def _nothing(plan: Any) -> str:
-    return (
-        "nothing to regenerate: every wanted artifact of the "
-        f"{len(plan.selected)} selected samples is present"
-        + (f" or blocked ({len(plan.blocked)} pairs, see above)" if plan.blocked else "")
-        + " (pass --allow-empty if that is expected)."
-    )
-
-
 def _cmd_pack(argv: list[str]) -> int:
     p = argparse.ArgumentParser(
         prog="sparkle-data regen pack",
@@ -270,7 +320,7 @@ def _cmd_pack(argv: list[str]) -> int:
     p.add_argument("--shard-size", type=parse_size, metavar="SIZE",
                    help="shard size bound (default 5G)")
     p.add_argument("--allow-empty", action="store_true",
-                   help="nothing staged is not an error (exit 0 instead of 1)")
+                   help="nothing staged is not an error (exit 0 instead of 2)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     a = p.parse_args(argv)
     from sparkle_data.regen.pack import DEFAULT_SHARD_BYTES, pack_staged
@@ -280,11 +330,12 @@ def _cmd_pack(argv: list[str]) -> int:
     rep = pack_staged(a.out, shard_bytes=a.shard_size or DEFAULT_SHARD_BYTES,
                       progress=not a.quiet)
     if not rep.shards:
-        print(f"nothing to pack: no staged outputs under {a.out}/.regen/staging"
-              + (f" ({len(rep.recovered)} shards of a killed run recovered)"
-                 if rep.recovered else "")
-              + ".", file=sys.stderr)
-        return 0 if a.allow_empty or rep.recovered else 1
+        text = f"nothing to pack: no staged outputs under {a.out}/.regen/staging"
+        if rep.recovered:
+            print(f"sparkle-data regen: {text} ({len(rep.recovered)} shards of a killed run "
+                  "recovered).", file=sys.stderr)
+            return 0
+        return _nothing(None, a.allow_empty, text)
     print(rep.format() + ": " + ", ".join(rep.shards))
     return 0
 
@@ -354,7 +405,7 @@ def _cmd_new(argv: list[str]) -> int:
 def run(args: argparse.Namespace) -> int:
     argv: list[str] = list(args.args)
     if not argv:
-        print(DESCRIPTION + "\n" + EPILOG, file=sys.stderr)
+        print(DESCRIPTION.replace(_STAGES_MARK, stage_lines()) + "\n" + EPILOG, file=sys.stderr)
         return 2
     head, rest = argv[0], argv[1:]
     if head == "plan":

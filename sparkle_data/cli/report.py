@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from sparkle_data.cli._common import add_root, open_catalog
-from sparkle_data.cli.view import add_scope, scope_of
+from sparkle_data.cli._common import add_quiet, add_root, add_scope, command_parser, open_scoped
 
 DESCRIPTION = """\
 Write a static HTML report (opens from disk, no server): a bounded, seeded sample per theme
@@ -24,27 +23,26 @@ examples:
 
 
 def register(sub: Any) -> None:
-    p: argparse.ArgumentParser = sub.add_parser(
+    p = command_parser(
+        sub,
         "report",
         help="a static HTML report: sampled previews per theme and statistics plots",
         description=DESCRIPTION,
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_root(p)
     add_scope(p)
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     p.add_argument("--per-theme", type=int, default=4, metavar="K", help="samples per theme")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    add_quiet(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from sparkle_data.view.report import write_report
 
-    scope, preset = scope_of(args)
-    catalog = open_catalog(args, on_error="skip")  # no Sparkle piece at ROOT: exit 2
+    catalog, scope, preset = open_scoped(args)  # no Sparkle piece at ROOT: exit 2
     files = write_report(
         catalog,
         args.out,

@@ -6,7 +6,18 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any, Final
 
-from sparkle_data.cli._common import UsageError, add_root, choice, open_catalog, unknown, write_json
+from sparkle_data.cli._common import (
+    UsageError,
+    add_json,
+    add_population,
+    add_quiet,
+    add_root,
+    choice,
+    command_parser,
+    emit,
+    open_catalog,
+    unknown,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -52,12 +63,12 @@ _HEADERS: Final = {
 
 
 def register(sub: Any) -> None:
-    p: argparse.ArgumentParser = sub.add_parser(
+    p = command_parser(
+        sub,
         "stats",
         help="rejection funnel per edit type and stage (table, CSV/JSON, PNG plots)",
         description=DESCRIPTION,
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_root(p)
     p.add_argument(
@@ -66,11 +77,10 @@ def register(sub: Any) -> None:
         default="paper",
         help="thresholds of the stages (default: paper 8 / 8.5 / 8)",
     )
-    p.add_argument(
-        "--population",
-        type=choice("population", ("entered", "corpus", "all")),
-        default="entered",
-        help="rows counted (default: every id that entered the pipeline)",
+    add_population(
+        p,
+        ("entered", "corpus", "all"),
+        "rows counted (default: every id that entered the pipeline)",
     )
     p.add_argument(
         "--by",
@@ -79,8 +89,8 @@ def register(sub: Any) -> None:
         help="group rows by this catalog column, or 'none' (default: edit_type)",
     )
     p.add_argument("--plots", metavar="DIR", help="write funnel.csv/json/png and histograms here")
-    p.add_argument("--json", metavar="FILE", help="write the funnel as JSON (- for stdout)")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    add_json(p, "the funnel")
+    add_quiet(p)
     p.set_defaults(func=run_stats)
 
 
@@ -139,13 +149,11 @@ def run_stats(args: argparse.Namespace) -> int:
         funnel = files.funnel
     else:
         funnel = funnel_table(catalog, preset, population=args.population, by=by)
-    if args.json:
-        write_json(funnel_to_json(funnel, preset, population=args.population), args.json)
-    if args.json != "-":
-        where = f"{catalog.root} ({preset.describe()}, population {args.population})"
-        print(f"rejection funnel of {where}")
-        print(format_funnel(funnel))
-        if args.plots:
-            for path in files.paths:
-                print(f"wrote {path}")
+    where = f"{catalog.root} ({preset.describe()}, population {args.population})"
+    written = [f"wrote {path}" for path in files.paths] if args.plots else []
+    emit(
+        args.json,
+        lambda: funnel_to_json(funnel, preset, population=args.population),
+        lambda: "\n".join([f"rejection funnel of {where}", format_funnel(funnel), *written]),
+    )
     return 0

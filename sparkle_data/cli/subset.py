@@ -9,11 +9,16 @@ from typing import TYPE_CHECKING, Any, Final
 from sparkle_data.cli._common import (
     UsageError,
     add_allow_empty,
+    add_population,
+    add_quiet,
     add_root,
+    add_workers,
     check_filter_fields,
     choice,
+    command_parser,
     int_at_least,
     open_catalog,
+    pick,
     require_selection,
     warn_filter,
 )
@@ -75,12 +80,12 @@ _PRESETS: Final = ("paper", "strict", "loose", "none")
 
 
 def register(sub: Any) -> None:
-    p: argparse.ArgumentParser = sub.add_parser(
+    p = command_parser(
+        sub,
         "subset",
         help="select samples with filters and export them (Kiwi-Edit, WebDataset, Sparkle, Hub)",
         description=DESCRIPTION,
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_root(p)
     sel = p.add_argument_group("selection")
@@ -97,12 +102,11 @@ def register(sub: Any) -> None:
         metavar="FILE",
         help="select with a saved subset spec (.yaml/.json) instead; the ids must match it",
     )
-    sel.add_argument(
-        "--population",
-        type=choice("population", ("corpus", "entered", "all")),
-        default="corpus",
-        help="rows filtered: the released pairs (default), every id that entered the "
-        "pipeline, or every row",
+    add_population(
+        sel,
+        ("corpus", "entered", "all"),
+        "rows filtered: the released pairs (default), every id that entered the pipeline, "
+        "or every row",
     )
     sel.add_argument(
         "--limit-per-theme", type=int_at_least(1), metavar="K", help="keep K ids per edit type"
@@ -116,7 +120,10 @@ def register(sub: Any) -> None:
         "record theirs)",
     )
     sel.add_argument(
-        "--dry-run", action="store_true", help="print the selection's counts, export nothing"
+        "--dry-run",
+        action="store_true",
+        help="print the selection's counts, export nothing (the catalog is built as for the "
+        "export, shards indexed, so the counts are the ids the export would write)",
     )
     add_allow_empty(sel)
 
@@ -139,6 +146,12 @@ def register(sub: Any) -> None:
         help="how files done by an earlier run are checked before they are skipped",
     )
 
+    out.add_argument(
+        "--skip-corrupt",
+        action="store_true",
+        help="drop (and count) samples with an unreadable member instead of failing (every format)",
+    )
+
     kiwi = p.add_argument_group("kiwi")
     kiwi.add_argument("--base-dir", metavar="DIR", help="CSV paths relative to DIR (default OUT)")
     kiwi.add_argument(
@@ -152,9 +165,6 @@ def register(sub: Any) -> None:
     kiwi.add_argument("--reencode", action="store_true", help="re-encode every clip (H.264)")
     kiwi.add_argument(
         "--link", action="store_true", help="hard-link/symlink loose files instead of copying"
-    )
-    kiwi.add_argument(
-        "--skip-corrupt", action="store_true", help="drop (and count) pairs with unreadable clips"
     )
 
     w = p.add_argument_group("wds / hub")
@@ -204,13 +214,11 @@ def register(sub: Any) -> None:
         default="local",
         help="local thread pool (default) or Ray tasks (pip install 'sparkle-data[ray]')",
     )
-    run.add_argument(
-        "--workers", type=int_at_least(1), metavar="N", help="parallel units (default: CPUs, <= 8)"
-    )
+    add_workers(run, "parallel units (default: CPUs, <= 8)")
     run.add_argument("--push", metavar="REPO", help="upload OUT to this Hub dataset repo")
     run.add_argument("--push-revision", metavar="BRANCH", help="branch to push to")
     run.add_argument("--private", action="store_true", help="create the Hub repo as private")
-    run.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    add_quiet(run, "no progress bars")
     p.set_defaults(func=run_subset)
 
 
@@ -267,31 +275,15 @@ def _spec(args: argparse.Namespace, catalog: Catalog) -> SubsetSpec:
 
 def _format_options(args: argparse.Namespace) -> dict[str, Any]:
     fmt = args.hub_format if args.format == "hub" else args.format
-    opts: dict[str, Any] = {}
     if args.format == "kiwi":
-        opts = {
-            "base_dir": args.base_dir,
-            "stage3": args.stage3,
-            "trim_4k1": args.trim_4k1,
-            "reencode": args.reencode,
-            "link": args.link,
-            "on_error": "skip" if args.skip_corrupt else "error",
-        }
-    elif fmt == "wds":
-        opts = {
-            "include_mask": args.include_mask,
-            "include_background": args.include_background,
-            "include_canny": args.include_canny,
-        }
-        if args.max_shard_bytes is not None:
-            opts["max_shard_bytes"] = args.max_shard_bytes
-        if args.max_shard_samples is not None:
-            opts["max_shard_samples"] = args.max_shard_samples
+        return pick(args, "base_dir", "stage3", "trim_4k1", "reencode", "link")
+    if fmt == "wds":
+        opts = pick(args, "include_mask", "include_background", "include_canny")
+        bounds = pick(args, "max_shard_bytes", "max_shard_samples")
     else:
-        opts = {"artifacts": args.artifacts, "previews": args.previews}
-        if args.shard_size is not None:
-            opts["shard_bytes"] = args.shard_size
-    return opts
+        opts = pick(args, "artifacts", "previews")
+        bounds = {"shard_bytes": args.shard_size}
+    return {**opts, **{k: v for k, v in bounds.items() if v is not None}}
 
 
 def run_subset(args: argparse.Namespace) -> int:
@@ -299,7 +291,10 @@ def run_subset(args: argparse.Namespace) -> int:
 
     if not args.dry_run and (args.format is None or args.out is None):
         raise UsageError("--format and --out are required (or --dry-run)")
-    catalog = open_catalog(args, index_shards=not args.dry_run)
+    # The same catalog for --dry-run as for the export: a filter on a location column
+    # ({artifact}_shard, _file, _offset, _size), --population all and the duplicate check
+    # all depend on the shards' indexes, so a dry run without them would count other ids.
+    catalog = open_catalog(args)
     spec = _spec(args, catalog)
     ids = list(spec.select(catalog))
     counts = ", ".join(f"{k} {v}" for k, v in spec.counts.items()) or "none"
@@ -315,6 +310,7 @@ def run_subset(args: argparse.Namespace) -> int:
         "verify": args.verify,
         "overwrite": args.overwrite,
         "progress": not args.quiet,
+        "on_error": "skip" if args.skip_corrupt else "error",
     }
     opts = _format_options(args)
     try:

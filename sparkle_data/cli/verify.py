@@ -7,10 +7,13 @@ from typing import Any
 
 from sparkle_data.cli._common import (
     UsageError,
+    add_json,
+    add_quiet,
     add_root,
-    int_at_least,
+    add_workers,
+    command_parser,
+    emit,
     open_catalog,
-    write_json,
 )
 
 DESCRIPTION = """\
@@ -43,15 +46,15 @@ examples:
 
 
 def register(sub: Any) -> None:
-    p: argparse.ArgumentParser = sub.add_parser(
+    p = command_parser(
+        sub,
         "verify",
         help="audit ids, records and shards; exit 1 on problems",
         description=DESCRIPTION,
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_root(p)
-    p.add_argument("--json", metavar="FILE", help="write the report as JSON (- for stdout)")
+    add_json(p, "the report")
     p.add_argument("--sha256", action="store_true", help="hash shards against known sha256")
     p.add_argument(
         "--no-rescan", action="store_true", help="do not rescan shard headers against indexes"
@@ -59,19 +62,13 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--deep", action="store_true", help="check every artifact's bytes (see above)"
     )
-    p.add_argument(
-        "--workers",
-        type=int_at_least(1),
-        default=1,
-        metavar="N",
-        help="threads for --deep (default 1)",
-    )
+    add_workers(p, "threads for --deep (default 1)", default=1)
     p.add_argument(
         "--state",
         metavar="FILE",
         help="--deep journal (JSONL, appended): samples it lists are not checked again",
     )
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_quiet(p)
     p.set_defaults(func=run)
 
 
@@ -93,8 +90,5 @@ def run(args: argparse.Namespace) -> int:
         progress=args.deep and not args.quiet,
         state=args.state,
     )
-    if args.json:
-        write_json(report.to_dict(), args.json)
-    if args.json != "-":
-        print(report)
+    emit(args.json, report.to_dict, lambda: str(report))
     return 0 if report.ok else 1

@@ -6,7 +6,14 @@ import argparse
 import sys
 from typing import Any
 
-from sparkle_data.cli._common import UsageError, add_root, open_catalog
+from sparkle_data.cli._common import (
+    UsageError,
+    add_quiet,
+    add_root,
+    add_scope,
+    command_parser,
+    open_scoped,
+)
 
 DESCRIPTION = """\
 Serve a local, read-only web viewer over a dataset root (local shards, an extracted tree,
@@ -29,34 +36,13 @@ examples:
 """
 
 
-def add_scope(p: argparse.ArgumentParser) -> None:
-    """``--where`` / ``--preset`` (mutually exclusive), shared with ``report``."""
-    g = p.add_mutually_exclusive_group()
-    g.add_argument("--where", metavar="EXPR", help="a filter expression (see docs/filters.md)")
-    g.add_argument(
-        "--preset",
-        choices=("paper", "strict", "loose"),
-        help="keep what this preset keeps, and judge scores against it (default judge: paper)",
-    )
-
-
-def scope_of(args: argparse.Namespace) -> tuple[Any, Any]:
-    """``(filter or None, preset)`` from ``--where`` / ``--preset``."""
-    from sparkle_data.filters import PAPER, get_preset, parse_filter
-
-    if args.preset:
-        preset = get_preset(args.preset)
-        return preset, preset
-    return (parse_filter(args.where) if args.where else None), PAPER
-
-
 def register(sub: Any) -> None:
-    p: argparse.ArgumentParser = sub.add_parser(
+    p = command_parser(
+        sub,
         "view",
         help="a local web viewer: gallery, synced videos, masks, boxes, scores",
         description=DESCRIPTION,
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_root(p)
     add_scope(p)
@@ -69,7 +55,7 @@ def register(sub: Any) -> None:
         default="auto",
         help="auto: H.264 MP4, VP9 WebM transcode for browsers without H.264 (default)",
     )
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    add_quiet(p)
     p.set_defaults(func=run)
 
 
@@ -85,8 +71,7 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    scope, preset = scope_of(args)
-    catalog = open_catalog(args, on_error="skip")  # no Sparkle piece at ROOT: exit 2
+    catalog, scope, preset = open_scoped(args)  # no Sparkle piece at ROOT: exit 2
     if len(catalog) == 0:
         raise UsageError(f"no sample found under {args.root}")
     app = create_app(
