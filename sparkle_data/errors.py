@@ -7,6 +7,7 @@ the built-in exception a caller would naturally catch::
     ├── LayoutError(ValueError)             a name, id or path breaks the card's naming rules
     ├── UnsafeArchiveError(ValueError)      a tar member that must never be read (.., symlink, ...)
     ├── IntegrityError(ValueError)          bytes disagree with an index, size or sha256
+    ├── ReadError(OSError)                  a file that exists but cannot be read (EACCES, EIO)
     ├── CorruptArtifactError(ValueError)    a file that cannot be parsed as what it claims to be
     │   ├── CorruptVideoError
     │   ├── CorruptMaskError
@@ -26,7 +27,9 @@ the built-in exception a caller would naturally catch::
     ├── MissingExtraError(ImportError)      a regen model stage's library is not installed
     ├── WeightsUnavailableError(OSError)    a regen model's weights are absent, gated, unreachable
     ├── GpuMemoryError(RuntimeError)        too little GPU memory for a regen model stage
-    ├── GroundingParseError(ValueError)     a grounding model's answer that is not the JSON asked
+    ├── ModelOutputError(ValueError)        a regen model's answer that does not parse (raw kept)
+    │   ├── GroundingParseError             a grounding answer that is not the JSON asked
+    │   └── EditScoreParseError             an EditScore result without the scores asked
     ├── UsageError(ValueError)              a CLI value that cannot work (one line, exit 2)
     ├── ViewQueryError(ValueError)          a viewer request parameter that does not parse (400)
     ├── PageNotFoundError(LookupError)      a viewer gallery page past the last one (404)
@@ -41,6 +44,7 @@ Every warning the library emits derives from :class:`SparkleWarning`, so
 
     SparkleWarning(UserWarning)
     ├── SparkleSkipWarning                  an item skipped under on_error="warn"
+    │   └── SkipBudgetWarning               skips over a worker's or the total skip budget
     ├── IndexCacheWarning                   a cached tar index was unreadable and is rebuilt
     ├── FullPassWarning                     a full pass fell back to indexing for a unit
     ├── StaleIndexWarning                   a published Hub index disagreed with its shards
@@ -72,6 +76,7 @@ __all__ = [
     "CorruptMaskError",
     "CorruptRecordError",
     "CorruptVideoError",
+    "EditScoreParseError",
     "ExportError",
     "FieldMismatchError",
     "FilterError",
@@ -87,15 +92,18 @@ __all__ = [
     "LayoutError",
     "MissingArtifactError",
     "MissingExtraError",
+    "ModelOutputError",
     "PageNotFoundError",
     "RangeNotSatisfiableError",
     "RaterError",
+    "ReadError",
     "RemoteError",
     "ResumeStateError",
     "RubricError",
     "SamplingError",
     "ScoreFileError",
     "ShortClipError",
+    "SkipBudgetWarning",
     "SparkleError",
     "SparkleSkipWarning",
     "SparkleWarning",
@@ -194,6 +202,12 @@ class UnsafeArchiveError(SparkleError, ValueError):
 
 class IntegrityError(SparkleError, ValueError):
     """Bytes that disagree with what an index, a size or a checksum says they should be."""
+
+
+class ReadError(SparkleError, OSError):
+    """A file (shard, record file, loose artifact) that exists but cannot be read: the
+    operating system refused it (``EACCES``) or failed reading it (``EIO``...). ``errno``
+    and ``filename`` are the cause's; ``except OSError`` still catches it."""
 
 
 class CorruptArtifactError(SparkleError, ValueError):
@@ -363,8 +377,9 @@ class GpuMemoryError(SparkleError, RuntimeError):
     """The device has too little memory (or no CUDA) for the stage's offload setting."""
 
 
-class GroundingParseError(SparkleError, ValueError):
-    """A grounding answer that is not the expected JSON; ``raw`` is what the model said."""
+class ModelOutputError(SparkleError, ValueError):
+    """A model's answer that does not parse; ``raw`` is what the model said (a regen run
+    keeps it in its report)."""
 
     raw: str
 
@@ -372,6 +387,14 @@ class GroundingParseError(SparkleError, ValueError):
         shown = raw if len(raw) <= _MAX_RAW else raw[:_MAX_RAW] + "...[truncated]"
         super().__init__(f"{message} Raw model output: {shown!r}", **kwargs)
         self.raw = raw
+
+
+class GroundingParseError(ModelOutputError):
+    """A grounding answer that is not the expected JSON; ``raw`` is what the model said."""
+
+
+class EditScoreParseError(ModelOutputError):
+    """An EditScore result without the scores asked; ``raw`` is what the scorer returned."""
 
 
 # --------------------------------------------------------------------------- CLI and viewer
@@ -430,6 +453,12 @@ class SparkleWarning(UserWarning):
 
 class SparkleSkipWarning(SparkleWarning):
     """Emitted for each skipped item when ``on_error="warn"``."""
+
+
+class SkipBudgetWarning(SparkleSkipWarning):
+    """More samples were skipped than a budget allows (``max_worker_skips`` per DataLoader
+    worker, ``max_total_skips`` for all of them). Turn it into an error with
+    ``warnings.simplefilter("error", SkipBudgetWarning)``, or use ``max_skips`` (raises)."""
 
 
 class FullPassWarning(SparkleWarning):

@@ -8,6 +8,7 @@ way a hostile or unlucky user would, then checks what the library, ``verify`` (p
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import os
@@ -34,6 +35,7 @@ from sparkle_data.errors import (
     CorruptVideoError,
     JoinError,
     LayoutError,
+    ReadError,
     SparkleError,
     SparkleSkipWarning,
 )
@@ -204,6 +206,91 @@ def test_directory_shard_is_a_sparkle_error_naming_it(adversarial: Path) -> None
     with pytest.raises(LayoutError, match=r"is a directory") as e:
         catalog_of(adversarial)
     assert SOURCE_SHARD in str(e.value)
+
+
+# --------------------------------------------------------------------------- I/O errors
+
+
+def _on_open(monkeypatch: pytest.MonkeyPatch, suffixes: tuple[str, ...], action: Any) -> None:
+    """Make ``os.open`` of paths ending with ``suffixes`` call ``action(open, path, flags)``."""
+    real = os.open
+
+    def fake(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
+        if os.fspath(path).endswith(suffixes):
+            return int(action(real, path, flags))
+        return real(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", fake)
+
+
+def _eio(real: Any, path: Any, flags: int) -> int:
+    raise OSError(errno.EIO, os.strerror(errno.EIO), os.fspath(path))
+
+
+@pytest.mark.parametrize("target", [SOURCE_SHARD, RECORD])
+def test_eio_opening_a_shard_or_record_file_is_a_read_error(
+    adversarial: Path, monkeypatch: pytest.MonkeyPatch, target: str
+) -> None:
+    _on_open(monkeypatch, (target,), _eio)
+    with pytest.raises(ReadError, match=r"cannot be read \(Input/output error, EIO\)") as e:
+        catalog_of(adversarial)
+    assert isinstance(e.value, OSError)  # `except OSError` keeps working
+    assert e.value.errno == errno.EIO
+    assert str(e.value.path).endswith(target)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads a chmod-000 file anyway")
+@pytest.mark.parametrize("target", [SOURCE_SHARD, RECORD])
+def test_chmod_000_shard_or_record_file_is_a_read_error(adversarial: Path, target: str) -> None:
+    path = adversarial / target
+    path.chmod(0)
+    try:
+        with pytest.raises(ReadError, match="EACCES") as e:
+            catalog_of(adversarial)
+    finally:
+        path.chmod(0o644)
+    assert e.value.errno == errno.EACCES
+    assert str(e.value.path).endswith(target)
+
+
+def test_a_failing_read_is_a_read_error_naming_the_file(
+    adversarial: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Errors while reading (not opening): a write-only descriptor fails every read."""
+    catalog = catalog_of(adversarial)
+
+    def write_only(real: Any, path: Any, flags: int) -> int:
+        return int(real(path, (flags & ~(os.O_RDONLY | os.O_RDWR)) | os.O_WRONLY))
+
+    _on_open(monkeypatch, (f"{LOOSE}.mp4", "edited_video_score.jsonl"), write_only)
+    with pytest.raises(ReadError, match="EBADF") as e:
+        catalog.read_bytes(LOOSE, "edited_video")
+    assert str(e.value.path).endswith(f"{LOOSE}.mp4")
+    with pytest.raises(ReadError, match="EBADF") as e:
+        catalog_of(adversarial)
+    assert str(e.value.path).endswith("edited_video_score.jsonl")
+
+
+def test_eio_from_pread_on_a_local_source_is_a_read_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sparkle_data.io.source import LocalSource
+
+    path = tmp_path / "shard.tar"
+    path.write_bytes(b"x" * 1024)
+    source = LocalSource(str(path))
+
+    def failing(fd: int, n: int, offset: int) -> bytes:
+        raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+    monkeypatch.setattr(os, "pread", failing)
+    try:
+        with pytest.raises(ReadError, match=r"EIO") as e:
+            source.fetch(0, memoryview(bytearray(16)))
+    finally:
+        source.close()
+    assert e.value.errno == errno.EIO
+    assert str(e.value.path) == str(path)
 
 
 def test_zero_byte_member_is_a_corrupt_video_naming_member_and_sample(adversarial: Path) -> None:
@@ -598,6 +685,26 @@ def test_bad_csv_row_and_damaged_shard_cost_only_their_samples(adversarial: Path
     assert len(catalog.corpus()) == 3
     ds = SparkleDataset(catalog, fields=["source_video"])
     assert len(ds.ids) == 3
+
+
+def test_unattributed_record_lines_are_counted_with_file_and_line(adversarial: Path) -> None:
+    path = adversarial / RECORD
+    lines = path.read_bytes().split(b"\n")
+    (i,) = [k for k, line in enumerate(lines) if DAMAGED.encode() in line]
+    lines[i] = lines[i][: len(lines[i]) // 2]  # invalid JSON: its id is never parsed
+    lines.insert(i, b'{"prompt": "\xff", "id": "Sparkle_location_000009"}')  # bad UTF-8 first
+    path.write_bytes(b"\n".join(lines))
+    with pytest.raises(CorruptRecordError, match="UTF-8") as e:
+        catalog_of(adversarial)  # strict: the first one, by file and line
+    assert (e.value.line, e.value.sample_id) == (i + 1, None)
+    assert str(e.value.path).endswith("edited_video_score.jsonl")
+    with pytest.raises(CorruptRecordError, match="max_skips=1"):
+        catalog_of(adversarial, on_error="skip", max_skips=1)  # both count against the budget
+    catalog = catalog_of(adversarial, on_error="skip", max_skips=2)
+    assert dict(catalog.report.counts) == {"unattributed_record_line": 2}
+    found = [(str(x.path).rsplit("/", 1)[-1], x.line) for x in catalog.report.examples]
+    assert found == [("edited_video_score.jsonl", i + 1), ("edited_video_score.jsonl", i + 2)]
+    assert catalog.table["skip_reason"].isna().all()  # no sample is blamed for them
 
 
 def test_cli_skip_bad(adversarial: Path, capsys: pytest.CaptureFixture[str]) -> None:

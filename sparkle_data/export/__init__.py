@@ -28,6 +28,12 @@ every file with its size and sha256. Outputs are byte-identical whatever runs th
 ``engine="local"`` (a thread pool of ``workers``) or ``engine="ray"`` (Ray tasks). With a
 subset spec (``spec=``), ``subset.yaml`` is saved beside the data.
 
+Every member is checked before it is copied (the bounded check of ``verify --deep``, plus
+the cross-artifact rules for ``wds``, ``sparkle`` and ``hub``; one hook for every format):
+``on_error="error"`` (default) fails the export with the member's error, naming file, member
+and sample; ``on_error="skip"`` drops the sample from every output file and counts it in
+:attr:`ExportReport.dropped`. Either way nothing already written is lost: a rerun resumes.
+
 Errors: :class:`ExportError` (a :class:`~sparkle_data.errors.SparkleError` and
 ``ValueError``) for plans that cannot run (duplicate ids, ids without prompts, an output
 folder holding another export); data errors of the readers pass through.

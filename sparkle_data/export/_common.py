@@ -1,16 +1,23 @@
-"""Pieces every export format shares: id checks, counts, the subset spec and extra files."""
+"""Pieces every export format shares: id checks, counts, shards, the subset spec and extra
+files."""
 
 from __future__ import annotations
 
 import hashlib
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from sparkle_data.export._errors import ExportError
-from sparkle_data.export._source import card_order
-from sparkle_data.export._writer import FileDigest, write_bytes
+from sparkle_data.export._source import ArtifactRef, card_order, open_ref
+from sparkle_data.export._writer import (
+    FileDigest,
+    TarWriter,
+    tar_file_size,
+    tar_member_size,
+    write_bytes,
+)
 from sparkle_data.io.index import IndexEntry, ShardIndex
 from sparkle_data.layout import EDIT_TYPES, edit_type_of, validate_member_path
 
@@ -21,12 +28,14 @@ if TYPE_CHECKING:
 __all__ = [
     "SPEC_NAME",
     "check_ids",
+    "cut_shards",
     "edit_type_counts",
     "export_summary",
     "extras_options",
     "prompts_of",
     "shard_index",
     "write_extras",
+    "write_shard",
 ]
 
 SPEC_NAME: Final = "subset.yaml"
@@ -66,6 +75,45 @@ def export_summary(
         "dropped": list(dropped),
         **more,
     }
+
+
+def cut_shards(
+    sizes: Sequence[Sequence[int]], max_bytes: int, max_items: int | None = None
+) -> list[slice]:
+    """Cut items (each the member sizes it packs) into consecutive shards, as slices of the
+    items: a shard is closed before an item would push the tar past ``max_bytes`` (an
+    item bigger than that gets a shard of its own) or past ``max_items`` items."""
+    cuts: list[slice] = []
+    start = used = 0
+    for k, members in enumerate(sizes):
+        need = sum(tar_member_size(n) for n in members)
+        full = max_items is not None and k - start >= max_items
+        if k > start and (full or tar_file_size(used + need) > max_bytes):
+            cuts.append(slice(start, k))
+            start, used = k, 0
+        used += need
+    if len(sizes) > start:
+        cuts.append(slice(start, len(sizes)))
+    return cuts
+
+
+def write_shard(
+    path: Path, members: Iterable[tuple[str, ArtifactRef | bytes]]
+) -> tuple[FileDigest, dict[str, Any]]:
+    """Write one deterministic tar of ``(name, bytes or where they are)`` members at
+    ``path``; its digest and the facts :func:`shard_index` needs (offsets, end offset)."""
+    with TarWriter(path) as tar:
+        for name, src in members:
+            if isinstance(src, bytes):
+                tar.add_bytes(name, src)
+                continue
+            with open_ref(src) as f:
+                tar.add(name, f, src.size, where=src.where)
+    result = tar.result
+    if result is None:  # pragma: no cover - set when the block exits normally
+        raise RuntimeError("tar not finished")
+    members_at = [[e.name, e.offset, e.size] for e in result.entries]
+    return result.digest, {"end_offset": result.end_offset, "members": members_at}
 
 
 def shard_index(shard: str, digest: FileDigest, data: Mapping[str, Any]) -> ShardIndex:

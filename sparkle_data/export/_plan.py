@@ -1,14 +1,14 @@
 """What every export plans and runs with: units, their results, and the shared options.
 
 The four front ends (:mod:`.kiwi`, :mod:`.wds`, :mod:`.sparkle`, :mod:`.hub`) take the same
-seven keyword arguments; each builds one :class:`ExportOptions` from them and passes it
+eight keyword arguments; each builds one :class:`ExportOptions` from them and passes it
 through (to :func:`._resume.run_export`, and from ``export_hub`` to the format it writes).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, TypedDict, get_args
@@ -21,11 +21,15 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ENGINES",
+    "EXPORT_ON_ERRORS",
     "VERIFY_MODES",
     "Engine",
     "ExportKeywords",
+    "ExportOnError",
     "ExportOptions",
+    "ExportPlan",
     "Finalized",
+    "Planner",
     "Unit",
     "UnitResult",
     "Verify",
@@ -36,6 +40,9 @@ Engine = Literal["local", "ray"]
 ENGINES: Final[tuple[Engine, ...]] = get_args(Engine)
 Verify = Literal["sha256", "size"]
 VERIFY_MODES: Final[tuple[Verify, ...]] = get_args(Verify)
+ExportOnError = Literal["error", "skip"]
+"""What an export does with a sample whose member fails its check (see :mod:`._validate`)."""
+EXPORT_ON_ERRORS: Final[tuple[ExportOnError, ...]] = get_args(ExportOnError)
 
 
 def default_workers() -> int:
@@ -97,8 +104,20 @@ class Finalized:
     summary: Mapping[str, Any]
 
 
+@dataclass(frozen=True)
+class ExportPlan:
+    """What a format writes: its units and the finalizer that gets their results."""
+
+    units: Sequence[Unit]
+    finalize: Callable[[list[UnitResult]], Finalized]
+
+
+Planner = Callable[[frozenset[str]], ExportPlan]
+"""A format's plan for the ids it was given, less ``dropped`` (samples whose check failed)."""
+
+
 class ExportKeywords(TypedDict, total=False):
-    """The seven keyword arguments every ``export_*`` front end takes (``**common``)."""
+    """The eight keyword arguments every ``export_*`` front end takes (``**common``)."""
 
     spec: SubsetSpec | None
     extra_files: Mapping[str, str | bytes] | None
@@ -107,14 +126,16 @@ class ExportKeywords(TypedDict, total=False):
     verify: Verify
     overwrite: bool
     progress: bool
+    on_error: ExportOnError
 
 
 @dataclass(frozen=True)
 class ExportOptions:
     """The options every export takes (see :func:`~sparkle_data.export.export_kiwi`).
 
-    ``spec`` and ``extra_files`` are written beside the data; the other five decide how the
-    export runs (never its bytes).
+    ``spec`` and ``extra_files`` are written beside the data; the next five decide how the
+    export runs (never its bytes); ``on_error`` whether a sample with a broken member fails
+    the export (``"error"``) or is dropped and counted (``"skip"``).
     """
 
     spec: SubsetSpec | None = None
@@ -124,12 +145,15 @@ class ExportOptions:
     verify: Verify = "sha256"
     overwrite: bool = False
     progress: bool = True
+    on_error: ExportOnError = "error"
 
     def __post_init__(self) -> None:
-        if self.verify not in VERIFY_MODES:
-            raise ValueError(
-                f"Invalid verify {self.verify!r}: must be one of {', '.join(VERIFY_MODES)}."
-            )
+        for name, allowed in (("verify", VERIFY_MODES), ("on_error", EXPORT_ON_ERRORS)):
+            value = getattr(self, name)
+            if value not in allowed:
+                raise ValueError(
+                    f"Invalid {name} {value!r}: must be one of {', '.join(allowed)}."
+                )
 
     @classmethod
     def of(cls, function: str, keywords: Mapping[str, Any]) -> ExportOptions:

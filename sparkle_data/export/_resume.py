@@ -6,11 +6,18 @@ atomically by :meth:`Unit.run`, which returns the size and sha256 of what it wro
 *fingerprint*. The output folder holds, while an export runs::
 
     OUT/.sparkle-export/plan.json       the fingerprint of the plan being written
+    OUT/.sparkle-export/checks.jsonl    one line per sample checked: its verdict
     OUT/.sparkle-export/journal.jsonl   one line per finished unit: its files, sizes, sha256
 
 and, once everything is written, the done-marker ``OUT/export.json`` (the manifest: the
 plan's fingerprint, the options, a summary, every file with its size and sha256, and what
 each unit wrote). The manifest is written last and the state folder is then removed.
+
+Before any unit runs, every sample's members get the bounded check of ``verify --deep``
+(:mod:`._validate`: one check unit per sample, run by the same engine); verdicts are
+journaled, a sample that fails is dropped from the plan (``on_error="skip"``) or fails the
+export before anything of it is written. The plan's fingerprint covers the checks and the
+plan of every requested id; the units actually written are the plan of the ids kept.
 
 A unit is journaled once all its files are written; one interrupted between two of its
 files leaves the finished ones (whole, never partial), and a rerun writes the unit again.
@@ -29,7 +36,7 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,12 +48,14 @@ from sparkle_data.export._errors import ExportError
 from sparkle_data.export._plan import (
     VERIFY_MODES,
     ExportOptions,
-    Finalized,
+    ExportPlan,
+    Planner,
     Unit,
     UnitResult,
     Verify,
     default_workers,
 )
+from sparkle_data.export._validate import CheckUnit, recorded_error
 from sparkle_data.export._writer import FileDigest, hash_file
 from sparkle_data.io.atomic import atomic_write_text, fsync_dir, remove_stale_temps
 
@@ -247,6 +256,15 @@ class _State:
         self.kind = kind
         self.fingerprint = fingerprint
         self._journal: IO[bytes] | None = None
+        self._checks: IO[bytes] | None = None
+
+    def begin(self) -> None:
+        """Write the plan (the folder then belongs to this plan's export)."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(
+            self.dir / "plan.json",
+            json.dumps({"kind": self.kind, "fingerprint": self.fingerprint}, indent=1) + "\n",
+        )
 
     def plan(self) -> dict[str, Any] | None:
         try:
@@ -258,13 +276,19 @@ class _State:
     def journal(self) -> dict[str, UnitResult]:
         return _read_journal(self.dir / "journal.jsonl")
 
+    def checks(self) -> dict[str, UnitResult]:
+        return _read_journal(self.dir / "checks.jsonl")
+
+    def record_check(self, result: UnitResult) -> None:
+        """Append one check's verdict to ``checks.jsonl`` (flushed)."""
+        if self._checks is None:
+            self._checks = open(self.dir / "checks.jsonl", "ab")  # noqa: SIM115 - see close
+        self._checks.write(json.dumps(result.to_json(), sort_keys=True).encode("utf-8") + b"\n")
+        self._checks.flush()
+
     def start(self, keep: Iterable[UnitResult]) -> None:
         """Write the plan and a journal holding ``keep`` (verified units) only."""
-        self.dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(
-            self.dir / "plan.json",
-            json.dumps({"kind": self.kind, "fingerprint": self.fingerprint}, indent=1) + "\n",
-        )
+        self.begin()
         lines = "".join(json.dumps(r.to_json(), sort_keys=True) + "\n" for r in keep)
         atomic_write_text(self.dir / "journal.jsonl", lines)
         self._journal = open(self.dir / "journal.jsonl", "ab")  # noqa: SIM115 - closed in finish
@@ -276,9 +300,10 @@ class _State:
         self._journal.flush()
 
     def close(self) -> None:
-        if self._journal is not None:
-            self._journal.close()
-            self._journal = None
+        for f in (self._journal, self._checks):
+            if f is not None:
+                f.close()
+        self._journal = self._checks = None
 
     def remove(self) -> None:
         self.close()
@@ -331,36 +356,92 @@ def _prepare(out: Path, state: _State, *, overwrite: bool) -> dict[str, Any] | N
     return manifest
 
 
+def _check_members(
+    root: Path,
+    kind: str,
+    state: _State,
+    manifest: Mapping[str, Any] | None,
+    checks: Sequence[CheckUnit],
+    common: ExportOptions,
+) -> dict[str, dict[str, Any]]:
+    """Run the checks not done yet (journaled); ``{sample id: drop}`` of the dropped ones.
+
+    Strict (``on_error="error"``): the first failing check raises, and so does a drop that
+    an earlier lenient run recorded.
+    """
+    from tqdm.auto import tqdm
+
+    if manifest is not None:
+        recorded = manifest.get("checks", {}).get("dropped", {})
+        verdicts = {c.key: dict(recorded.get(c.key, {})) for c in checks}
+    else:
+        journal = state.checks()
+        verdicts = {c.key: dict(journal[c.key].data) for c in checks if c.key in journal}
+    todo = [c for c in checks if c.key not in verdicts]
+    if todo:
+        state.begin()
+        try:
+            with tqdm(
+                total=len(checks),
+                initial=len(checks) - len(todo),
+                disable=not common.progress,
+                unit="sample",
+                desc=f"check {kind}",
+            ) as bar:
+                units = run_units(todo, root, engine=common.engine, workers=common.workers)
+                for result in units:
+                    state.record_check(result)
+                    verdicts[result.key] = dict(result.data)
+                    bar.update(1)
+        finally:
+            state.close()
+    drops = {c.sample_id: verdicts[c.key] for c in checks if "dropped" in verdicts[c.key]}
+    if drops and common.on_error == "error":
+        sid, data = next(iter(drops.items()))
+        raise recorded_error(sid, data)
+    return drops
+
+
 def run_export(
     out: str | os.PathLike[str],
     kind: str,
-    units: Sequence[Unit],
+    plan: Planner,
     options: Mapping[str, Any],
-    finalize: Callable[[list[UnitResult]], Finalized],
     common: ExportOptions,
     *,
+    checks: Sequence[CheckUnit] = (),
     unit_name: str = "file",
 ) -> ExportReport:
-    """Plan, resume, run and finalize one export (see the module doc).
+    """Plan, check, resume, run and finalize one export (see the module doc).
 
-    ``options`` are the format's own options (they enter the plan's fingerprint); ``common``
-    the options every export takes.
+    ``plan`` gives the format's units and finalizer for the requested ids less the dropped
+    ones; ``checks`` are the member checks of the samples (:mod:`._validate`). ``options``
+    are the format's own options (they enter the plan's fingerprint); ``common`` the options
+    every export takes.
     """
     from tqdm.auto import tqdm
 
     engine, workers, verify = common.engine, common.workers, common.verify
+    planned: ExportPlan = plan(frozenset())
+    units = planned.units
     keys = [u.key for u in units]
-    if len(set(keys)) != len(keys):
+    all_keys = [*keys, *(c.key for c in checks)]
+    if len(set(all_keys)) != len(all_keys):
         raise ValueError("unit keys must be unique")  # a planning bug, not a user error
     root = Path(out)
-    fingerprint = plan_fingerprint(kind, options, units)
+    fingerprint = plan_fingerprint(kind, options, [*checks, *units])
     state = _State(root, kind, fingerprint)
     manifest = _prepare(root, state, overwrite=common.overwrite)
+    drops = _check_members(root, kind, state, manifest, checks, common)
+    if drops:
+        planned = plan(frozenset(drops))
+        units = planned.units
+        keys = [u.key for u in units]
     n_verify = workers or default_workers()
 
     candidates = _manifest_units(manifest) if manifest is not None else state.journal()
-    planned = set(keys)
-    candidates = {k: v for k, v in candidates.items() if k in planned}
+    wanted = set(keys)
+    candidates = {k: v for k, v in candidates.items() if k in wanted}
     bad = verify_files(
         root,
         {f: d for r in candidates.values() for f, d in r.files.items()},
@@ -397,7 +478,7 @@ def run_export(
     finally:
         state.close()
     results = [done[k] for k in keys]
-    final = finalize(results)
+    final = planned.finalize(results)
     files: dict[str, FileDigest] = {}
     for r in results:
         files.update(r.files)
@@ -409,15 +490,30 @@ def run_export(
         "fingerprint": fingerprint,
         "created_by": f"sparkle-data {__version__}",
         "options": dict(options),
-        "summary": dict(final.summary),
+        "summary": _with_drops(final.summary, drops),
         "files": {k: files[k].to_json() for k in sorted(files)},
         "units": {r.key: {"files": sorted(r.files), "data": _canon(r.data)} for r in results},
+        "checks": {
+            "checked": len(checks),
+            "dropped": {c.key: _canon(drops[c.sample_id]) for c in checks if c.sample_id in drops},
+        },
     }
     atomic_write_text(
         root / MANIFEST_NAME, json.dumps(manifest, indent=1, ensure_ascii=False) + "\n"
     )
     state.remove()
     return _report(kind, root, manifest, len(units), written=len(todo))
+
+
+def _with_drops(
+    summary: Mapping[str, Any], drops: Mapping[str, Mapping[str, Any]]
+) -> dict[str, Any]:
+    """The finalizer's summary with the samples the checks dropped first in ``dropped``."""
+    checked = [
+        {"id": sid, "reason": d["dropped"], "detail": d.get("detail"), "member": d.get("member")}
+        for sid, d in drops.items()
+    ]
+    return {**summary, "dropped": checked + list(summary.get("dropped", []))}
 
 
 def _canon(obj: Any) -> Any:

@@ -18,7 +18,6 @@ import contextlib
 import hashlib
 import io
 import os
-import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Final
@@ -26,7 +25,7 @@ from typing import IO, Any, Final
 from sparkle_data.errors import IntegrityError
 from sparkle_data.io.atomic import atomic_write
 from sparkle_data.io.index import IndexEntry
-from sparkle_data.io.safetar import padded_size, tar_file_size, tar_member_size
+from sparkle_data.io.safetar import padded_size, tar_file_size, tar_header, tar_member_size
 
 __all__ = [
     "CHUNK_SIZE",
@@ -144,17 +143,6 @@ def hash_file(path: str | os.PathLike[str], *, sha256: bool = True) -> FileDiges
     return FileDigest(size, digest.hexdigest())
 
 
-def _header(name: str, size: int) -> bytes:
-    info = tarfile.TarInfo(name)
-    info.size = size
-    info.mtime = TAR_MTIME
-    info.mode = 0o644
-    info.uid = info.gid = 0
-    info.uname = info.gname = ""
-    info.type = tarfile.REGTYPE
-    return info.tobuf(tarfile.USTAR_FORMAT, "utf-8", "strict")
-
-
 @dataclass(frozen=True, slots=True)
 class TarResult:
     """What :meth:`TarWriter.close` reports: the file, its members and its end offset."""
@@ -205,7 +193,7 @@ class TarWriter:
         if name in self._names:
             raise ValueError(f"Invalid tar member {name!r}: added twice to {self.path}.")
         self._names.add(name)
-        out.write(_header(name, size))
+        out.write(tar_header(name, size, mtime=TAR_MTIME))
         entry = IndexEntry(name, out.count, size)
         copy_stream(src, out, size, where=where)
         pad = padded_size(size) - size

@@ -15,15 +15,17 @@ Paths in the CSV are relative to ``base_dir`` (default ``OUT``), which is what K
 background (``edited_frame0_foreground_removed``), as Kiwi-Edit's reference-video stage reads.
 
 Kiwi-Edit rejects a pair whose first frames differ in size or whose clips give different
-frame counts (it keeps ``min(81, n)`` frames rounded down to ``4k + 1``). Every pair is probed
-(stream headers only) before it is written; pairs whose width/height or frame counts differ
+frame counts (it keeps ``min(81, n)`` frames rounded down to ``4k + 1``). Every clip (and
+reference image) first gets the member check every export runs (:mod:`._validate`: a clip
+truncated after its header is never copied), then every pair is probed (stream headers)
+before it is written; pairs whose width/height or frame counts differ
 are **dropped and counted** in the report (reason ``size_mismatch`` or
 ``frame_count_mismatch``), never written. With ``trim_4k1=True`` both clips of a pair whose
 counts differ, or are not ``4k + 1``, are re-encoded (H.264, PyAV) to the largest ``4k + 1``
 count that both reach; pairs of different sizes are still dropped. ``reencode=True``
 re-encodes every clip (same rules). Unreadable clips raise
 :class:`~sparkle_data.errors.CorruptVideoError` (``on_error="skip"``: dropped as
-``corrupt_video``).
+``corrupt_video``; an unreadable reference image as ``corrupt_image``).
 
 Files are streamed out of the shards (never ``extractall``), or with ``link=True``
 hard-linked (symlinked across filesystems) from a local extracted root where the catalog
@@ -38,14 +40,22 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final
 
 from sparkle_data.errors import CorruptVideoError
 from sparkle_data.export._common import check_ids, export_summary, prompts_of
 from sparkle_data.export._errors import ExportError
-from sparkle_data.export._plan import ExportKeywords, ExportOptions, Finalized, UnitResult
+from sparkle_data.export._plan import (
+    ExportKeywords,
+    ExportOnError,
+    ExportOptions,
+    ExportPlan,
+    Finalized,
+    UnitResult,
+)
 from sparkle_data.export._resume import MANIFEST_NAME, ExportReport, run_export
 from sparkle_data.export._source import ArtifactRef, artifact_refs, open_ref, resolve_root
+from sparkle_data.export._validate import member_checks
 from sparkle_data.export._writer import FileDigest, write_bytes, write_stream
 from sparkle_data.io import fs as sfs
 from sparkle_data.io.atomic import TEMP_MARK, fsync_dir
@@ -64,7 +74,8 @@ KIWI_COLUMNS: Final[tuple[str, ...]] = ("prompt", "src_video", "tgt_video")
 """Columns of the stage-2 CSV; stage 3 adds ``ref_image``."""
 REF_ARTIFACT: Final = "edited_frame0_foreground_removed"
 
-KiwiOnError = Literal["error", "skip"]
+KiwiOnError = ExportOnError
+"""Kept for callers of the Kiwi export: the ``on_error`` of every export."""
 
 
 def _place(ref: ArtifactRef, dst: Path, *, link: bool) -> FileDigest:
@@ -88,12 +99,11 @@ def _place(ref: ArtifactRef, dst: Path, *, link: bool) -> FileDigest:
 
 
 def _probe(ref: ArtifactRef, sample_id: str) -> VideoInfo:
-    """The header, after the bounded check ``verify --deep`` runs (packets counted against
-    the header, first frame decoded): a clip truncated after its header is never copied."""
-    from sparkle_data.readers.check import check_video_stream
+    """The clip's header (its bytes passed the member check before the unit runs)."""
+    from sparkle_data.readers.video import probe_video
 
     with open_ref(ref) as f:
-        return check_video_stream(f, name=ref.where, sample_id=sample_id)
+        return probe_video(f, name=ref.where, sample_id=sample_id)
 
 
 @dataclass(frozen=True)
@@ -123,7 +133,6 @@ class _KiwiUnit:
             "trim_4k1": self.trim_4k1,
             "reencode": self.reencode,
             "link": self.link,
-            "on_error": self.on_error,
         }
 
     def _drop(self, reason: str, detail: str) -> UnitResult:
@@ -225,7 +234,6 @@ def export_kiwi(
     trim_4k1: bool = False,
     reencode: bool = False,
     link: bool = False,
-    on_error: KiwiOnError = "error",
     **common: Unpack[ExportKeywords],
 ) -> ExportReport:
     """Write a Kiwi-Edit training tree for ``ids`` under ``out`` (see the module doc).
@@ -240,17 +248,17 @@ def export_kiwi(
         trim_4k1: re-encode pairs to the largest common ``4k + 1`` frame count.
         reencode: re-encode every clip (H.264 ``yuv420p``), trimmed as above.
         link: hard-link (or symlink) loose source files instead of copying them.
-        on_error: ``"skip"`` drops pairs with an unreadable clip (counted) instead of raising.
         spec: the subset spec that selected ``ids``, saved as ``subset.yaml``.
         extra_files: more small files to write (relative path -> text or bytes).
         engine, workers: where units run (see :mod:`sparkle_data.export`); same bytes.
         verify: how finished files are checked on resume: ``"sha256"`` or ``"size"``.
         overwrite: replace another export (or write into a non-empty folder).
         progress: show a tqdm bar.
+        on_error: ``"skip"`` drops (and counts) samples with a member that fails its check
+            (an unreadable or truncated clip, a broken PNG) instead of raising; the same
+            option for every export.
     """
     opts = ExportOptions.of("export_kiwi", common)
-    if on_error not in ("error", "skip"):
-        raise ValueError(f"Invalid on_error {on_error!r}: must be 'error' or 'skip'.")
     root = Path(out)
     prefix = _relative_to_base(root, base_dir)
     ordered = check_ids(ids)
@@ -260,10 +268,16 @@ def export_kiwi(
     refs: list[ArtifactRef | None] = (
         list(artifact_refs(catalog, ordered, REF_ARTIFACT)) if stage3 else [None] * len(ordered)
     )
-    units = [
-        _KiwiUnit(sid, p, s, t, r, trim_4k1, reencode, link, on_error)
+    all_units = [
+        _KiwiUnit(sid, p, s, t, r, trim_4k1, reencode, link, opts.on_error)
         for sid, p, s, t, r in zip(ordered, prompts, srcs, tgts, refs, strict=True)
     ]
+    checks = member_checks(
+        ordered,
+        {"source_video": srcs, "edited_video": tgts, REF_ARTIFACT: refs},
+        on_error=opts.on_error,
+        consistency=False,  # sizes and frame counts: the pair rules of this module
+    )
     header = (*KIWI_COLUMNS, "ref_image") if stage3 else KIWI_COLUMNS
     options: dict[str, Any] = {
         "base_prefix": prefix,
@@ -272,40 +286,40 @@ def export_kiwi(
         **opts.fingerprint_options(reserved=(KIWI_CSV, MANIFEST_NAME)),
     }
 
-    def finalize(results: list[UnitResult]) -> Finalized:
-        rows: list[list[str]] = []
-        kept: list[str] = []
-        dropped: list[dict[str, Any]] = []
-        for unit, result in zip(units, results, strict=True):
-            if "dropped" in result.data:
-                dropped.append(
-                    {
-                        "id": unit.sample_id,
-                        "reason": result.data["dropped"],
-                        "detail": result.data.get("detail"),
-                    }
-                )
-                continue
-            sid = unit.sample_id
-            row = [
-                unit.prompt,
-                prefix + member_name(sid, "source_video"),
-                prefix + member_name(sid, "edited_video"),
-            ]
-            if stage3:
-                row.append(prefix + member_name(sid, REF_ARTIFACT))
-            rows.append(row)
-            kept.append(sid)
-        files = {KIWI_CSV: write_bytes(root / KIWI_CSV, _csv_bytes(rows, header))}
-        files.update(opts.write_extras(root))
-        summary = export_summary(
-            len(units),
-            kept,
-            dropped,
-            reencoded=sum(1 for r in results if r.data.get("reencoded")),
-            csv=KIWI_CSV,
-            base_prefix=prefix,
-        )
-        return Finalized(files, summary)
+    def plan(dropped: frozenset[str]) -> ExportPlan:
+        units = [u for u in all_units if u.sample_id not in dropped]
 
-    return run_export(root, "kiwi", units, options, finalize, opts, unit_name="pair")
+        def finalize(results: list[UnitResult]) -> Finalized:
+            rows: list[list[str]] = []
+            kept: list[str] = []
+            lost: list[dict[str, Any]] = []
+            for unit, result in zip(units, results, strict=True):
+                sid = unit.sample_id
+                if "dropped" in result.data:
+                    reason, detail = result.data["dropped"], result.data.get("detail")
+                    lost.append({"id": sid, "reason": reason, "detail": detail})
+                    continue
+                row = [
+                    unit.prompt,
+                    prefix + member_name(sid, "source_video"),
+                    prefix + member_name(sid, "edited_video"),
+                ]
+                if stage3:
+                    row.append(prefix + member_name(sid, REF_ARTIFACT))
+                rows.append(row)
+                kept.append(sid)
+            files = {KIWI_CSV: write_bytes(root / KIWI_CSV, _csv_bytes(rows, header))}
+            files.update(opts.write_extras(root))
+            summary = export_summary(
+                len(ordered),
+                kept,
+                lost,
+                reencoded=sum(1 for r in results if r.data.get("reencoded")),
+                csv=KIWI_CSV,
+                base_prefix=prefix,
+            )
+            return Finalized(files, summary)
+
+        return ExportPlan(units, finalize)
+
+    return run_export(root, "kiwi", plan, options, opts, checks=checks, unit_name="pair")

@@ -24,6 +24,11 @@ shard is closed before a member would push it past the bound. Members keep the c
 re-written with Python's ``csv`` module (minimal quoting, ``\\n``), JSONL lines are copied
 byte for byte (a BOM or ``\\r`` is dropped).
 
+Every member is checked before it is re-packed (:mod:`sparkle_data.export._validate`, what
+``verify --deep`` runs, with the mask and edited videos held to the source video's shape): a
+broken member fails the export, or with ``on_error="skip"`` drops its sample from every
+output file (shards, CSV rows, record lines, previews), counted in the report.
+
 ``artifacts=None`` exports every artifact that the selected ids have (loose or in shards);
 an artifact that only some of them have raises
 :class:`~sparkle_data.errors.MissingArtifactError` (pass ``artifacts=`` to choose).
@@ -41,19 +46,25 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from sparkle_data.errors import JoinError, MissingArtifactError
-from sparkle_data.export._common import check_ids, export_summary, shard_index
+from sparkle_data.export._common import (
+    check_ids,
+    cut_shards,
+    export_summary,
+    shard_index,
+    write_shard,
+)
 from sparkle_data.export._errors import ExportError
-from sparkle_data.export._plan import ExportKeywords, ExportOptions, Finalized, UnitResult
+from sparkle_data.export._plan import (
+    ExportKeywords,
+    ExportOptions,
+    ExportPlan,
+    Finalized,
+    UnitResult,
+)
 from sparkle_data.export._resume import MANIFEST_NAME, ExportReport, run_export
 from sparkle_data.export._source import ArtifactRef, artifact_refs, open_ref
-from sparkle_data.export._writer import (
-    FileDigest,
-    TarWriter,
-    tar_file_size,
-    tar_member_size,
-    write_bytes,
-    write_stream,
-)
+from sparkle_data.export._validate import member_checks
+from sparkle_data.export._writer import FileDigest, write_bytes, write_stream
 from sparkle_data.io import fs as sfs
 from sparkle_data.io.index import ShardIndex, encode_indexes
 from sparkle_data.layout import (
@@ -99,21 +110,9 @@ class _ShardUnit:
         return {"ids": list(self.sample_ids), "refs": [r.to_dict() for r in self.refs]}
 
     def run(self, out: Path) -> UnitResult:
-        with TarWriter(out / self.path) as tar:
-            for sid, ref in zip(self.sample_ids, self.refs, strict=True):
-                with open_ref(ref) as f:
-                    tar.add(member_name(sid, self.artifact), f, ref.size, where=ref.where)
-        result = tar.result
-        if result is None:  # pragma: no cover - set when the block exits normally
-            raise RuntimeError("tar not finished")
-        return UnitResult(
-            self.key,
-            {self.path: result.digest},
-            {
-                "end_offset": result.end_offset,
-                "members": [[e.name, e.offset, e.size] for e in result.entries],
-            },
-        )
+        names = [member_name(sid, self.artifact) for sid in self.sample_ids]
+        digest, data = write_shard(out / self.path, zip(names, self.refs, strict=True))
+        return UnitResult(self.key, {self.path: digest}, data)
 
 
 @dataclass(frozen=True)
@@ -252,26 +251,10 @@ def _plan_family(
     refs: Sequence[ArtifactRef],
     shard_bytes: int,
 ) -> list[_ShardUnit]:
-    units: list[_ShardUnit] = []
-    chunk_ids: list[str] = []
-    chunk_refs: list[ArtifactRef] = []
-    used = 0
-
-    def close() -> None:
-        path = shard_path(edit_type, artifact, len(units))
-        units.append(_ShardUnit(path, tuple(chunk_ids), tuple(chunk_refs), artifact))
-
-    for sid, ref in zip(ids, refs, strict=True):
-        need = tar_member_size(ref.size)
-        if chunk_ids and tar_file_size(used + need) > shard_bytes:
-            close()
-            chunk_ids, chunk_refs, used = [], [], 0
-        chunk_ids.append(sid)
-        chunk_refs.append(ref)
-        used += need
-    if chunk_ids:
-        close()
-    return units
+    return [
+        _ShardUnit(shard_path(edit_type, artifact, k), tuple(ids[r]), tuple(refs[r]), artifact)
+        for k, r in enumerate(cut_shards([[ref.size] for ref in refs], shard_bytes))
+    ]
 
 
 def _text_source(catalog: Catalog, rel: str) -> ArtifactRef:
@@ -313,35 +296,18 @@ def export_sparkle(
     else:
         names = {artifact_spec(a).name for a in artifacts}
         chosen = [a for a in ARTIFACTS if a in names]
-    by_type: dict[str, list[str]] = {}
-    for sid in ordered:
-        by_type.setdefault(edit_type_of(sid), []).append(sid)
     inv = catalog.inventory
-    units: list[Any] = []
-    preview_files: dict[str, list[tuple[str, ArtifactRef]]] = {}
+    refs: dict[str, dict[str, ArtifactRef]] = {a: {} for a in chosen}
     for et in EDIT_TYPES:
-        et_ids = by_type.get(et)
-        if not et_ids:
-            continue
-        texts: list[tuple[str, str | None, str]] = [
-            (prompts_csv_path(et), inv.prompts.get(et), "csv"),
-            (prompts_metadata_path(et), inv.metadata.get(et), "jsonl"),
-        ]
-        texts += [
-            (record_path(et, rec), inv.records.get((et, rec)), "jsonl") for rec in RECORD_FILES
-        ]
-        in_corpus = int(catalog.table.loc[et_ids, "in_corpus"].sum())
-        for dst, src, kind in texts:
-            if src is not None:
-                rows = in_corpus if kind == "csv" else None
-                source = _text_source(catalog, src)
-                units.append(_TextUnit(dst, kind, source, et, tuple(et_ids), rows))
-        for artifact in chosen:
-            refs = artifact_refs(catalog, et_ids, artifact)
-            units.extend(_plan_family(et, artifact, et_ids, refs, shard_bytes))
-            for sid, ref in list(zip(et_ids, refs, strict=True))[:previews]:
-                preview_files.setdefault(sid, []).append((artifact_relpath(sid, artifact), ref))
-    units.extend(_PreviewUnit(sid, tuple(files)) for sid, files in preview_files.items())
+        et_ids = [sid for sid in ordered if edit_type_of(sid) == et]
+        for artifact in chosen if et_ids else ():
+            found = artifact_refs(catalog, et_ids, artifact)
+            refs[artifact].update(zip(et_ids, found, strict=True))
+    checks = member_checks(
+        ordered,
+        {a: [by_id.get(sid) for sid in ordered] for a, by_id in refs.items()},
+        on_error=opts.on_error,
+    )
     options: dict[str, Any] = {
         "artifacts": chosen,
         "shard_bytes": shard_bytes,
@@ -351,29 +317,65 @@ def export_sparkle(
         ),
     }
 
-    def finalize(results: list[UnitResult]) -> Finalized:
-        indexes: list[ShardIndex] = []
-        shards: list[str] = []
-        for unit, result in zip(units, results, strict=True):
-            if not isinstance(unit, _ShardUnit):
+    def plan_units(kept: Sequence[str]) -> list[Any]:
+        units: list[Any] = []
+        preview_files: dict[str, list[tuple[str, ArtifactRef]]] = {}
+        for et in EDIT_TYPES:
+            et_ids = [sid for sid in kept if edit_type_of(sid) == et]
+            if not et_ids:
                 continue
-            digest = result.files[unit.path]
-            indexes.append(shard_index(unit.path.rsplit("/", 1)[-1], digest, result.data))
-            shards.append(unit.path)
-        files: dict[str, FileDigest] = {}
-        if indexes:
-            files[SPARKLE_INDEX] = write_bytes(root / SPARKLE_INDEX, encode_indexes(indexes))
-        files.update(opts.write_extras(root))
-        summary = export_summary(
-            len(ordered),
-            ordered,
-            [],
-            artifacts=chosen,
-            shards=shards,
-            index=SPARKLE_INDEX if indexes else None,
-        )
-        return Finalized(files, summary)
+            texts: list[tuple[str, str | None, str]] = [
+                (prompts_csv_path(et), inv.prompts.get(et), "csv"),
+                (prompts_metadata_path(et), inv.metadata.get(et), "jsonl"),
+            ]
+            texts += [
+                (record_path(et, rec), inv.records.get((et, rec)), "jsonl")
+                for rec in RECORD_FILES
+            ]
+            in_corpus = int(catalog.table.loc[et_ids, "in_corpus"].sum())
+            for dst, src, kind in texts:
+                if src is not None:
+                    rows = in_corpus if kind == "csv" else None
+                    source = _text_source(catalog, src)
+                    units.append(_TextUnit(dst, kind, source, et, tuple(et_ids), rows))
+            for artifact in chosen:
+                et_refs = [refs[artifact][sid] for sid in et_ids]
+                units.extend(_plan_family(et, artifact, et_ids, et_refs, shard_bytes))
+                for sid, ref in list(zip(et_ids, et_refs, strict=True))[:previews]:
+                    rel = artifact_relpath(sid, artifact)
+                    preview_files.setdefault(sid, []).append((rel, ref))
+        units.extend(_PreviewUnit(sid, tuple(files)) for sid, files in preview_files.items())
+        return units
 
-    if not units:
+    def plan(dropped: frozenset[str]) -> ExportPlan:
+        kept = [sid for sid in ordered if sid not in dropped]
+        units = plan_units(kept)
+
+        def finalize(results: list[UnitResult]) -> Finalized:
+            indexes: list[ShardIndex] = []
+            shards: list[str] = []
+            for unit, result in zip(units, results, strict=True):
+                if not isinstance(unit, _ShardUnit):
+                    continue
+                digest = result.files[unit.path]
+                indexes.append(shard_index(unit.path.rsplit("/", 1)[-1], digest, result.data))
+                shards.append(unit.path)
+            files: dict[str, FileDigest] = {}
+            if indexes:
+                files[SPARKLE_INDEX] = write_bytes(root / SPARKLE_INDEX, encode_indexes(indexes))
+            files.update(opts.write_extras(root))
+            summary = export_summary(
+                len(ordered),
+                kept,
+                [],
+                artifacts=chosen,
+                shards=shards,
+                index=SPARKLE_INDEX if indexes else None,
+            )
+            return Finalized(files, summary)
+
+        return ExportPlan(units, finalize)
+
+    if not plan_units(ordered):
         raise ExportError.invalid("ids", list(ids)[:5], rule="select nothing to export")
-    return run_export(root, "sparkle", units, options, finalize, opts, unit_name="file")
+    return run_export(root, "sparkle", plan, options, opts, checks=checks, unit_name="file")

@@ -18,6 +18,11 @@ copied unchanged. Tar headers are fixed (mtime, mode, owner: see
 A shard is closed before a sample would push it past ``max_shard_bytes`` (a bigger sample
 gets a shard of its own) or past ``max_shard_samples`` samples.
 
+Every member is checked before it is packed (:mod:`sparkle_data.export._validate`, what
+``verify --deep`` runs, with the mask and edited videos held to the source video's shape): a
+broken member fails the export, or with ``on_error="skip"`` drops its sample (counted in the
+report); shards are cut from the samples kept.
+
 The shards load with stock ``webdataset.WebDataset(urls)``, with
 ``datasets.load_dataset("webdataset", data_files=...)`` and with sparkle-data's own tar tools
 (``iter_tar_members(f, validate=validate_wds_member)``, ``read_indexes`` +
@@ -38,22 +43,25 @@ from typing import TYPE_CHECKING, Any, Final
 from sparkle_data.errors import LayoutError
 from sparkle_data.export._common import (
     check_ids,
+    cut_shards,
     edit_type_counts,
     export_summary,
     prompts_of,
     shard_index,
+    write_shard,
 )
 from sparkle_data.export._errors import ExportError
-from sparkle_data.export._plan import ExportKeywords, ExportOptions, Finalized, UnitResult
-from sparkle_data.export._resume import MANIFEST_NAME, ExportReport, run_export
-from sparkle_data.export._source import ArtifactRef, artifact_refs, open_ref
-from sparkle_data.export._writer import (
-    FileDigest,
-    TarWriter,
-    tar_file_size,
-    tar_member_size,
-    write_bytes,
+from sparkle_data.export._plan import (
+    ExportKeywords,
+    ExportOptions,
+    ExportPlan,
+    Finalized,
+    UnitResult,
 )
+from sparkle_data.export._resume import MANIFEST_NAME, ExportReport, run_export
+from sparkle_data.export._source import ArtifactRef, artifact_refs
+from sparkle_data.export._validate import member_checks
+from sparkle_data.export._writer import FileDigest, write_bytes
 from sparkle_data.io.index import ShardIndex, encode_indexes
 from sparkle_data.layout import ArtifactName, artifact_spec, metadata_edit_type, parse_sample_id
 
@@ -201,6 +209,10 @@ class _Member:
     def size(self) -> int:
         return len(self.data) if self.data is not None else self.ref.size if self.ref else 0
 
+    @property
+    def source(self) -> ArtifactRef | bytes | None:
+        return self.data if self.data is not None else self.ref
+
     def to_dict(self) -> dict[str, Any]:
         if self.data is not None:
             import hashlib
@@ -225,52 +237,25 @@ class _WdsShardUnit:
         return {"samples": list(self.sample_ids), "members": [m.to_dict() for m in self.members]}
 
     def run(self, out: Path) -> UnitResult:
-        with TarWriter(out / self.name) as tar:
-            for m in self.members:
-                if m.data is not None:
-                    tar.add_bytes(m.name, m.data)
-                elif m.ref is not None:
-                    with open_ref(m.ref) as f:
-                        tar.add(m.name, f, m.ref.size, where=m.ref.where)
-        result = tar.result
-        if result is None:  # pragma: no cover - set when the block exits normally
-            raise RuntimeError("tar not finished")
-        return UnitResult(
-            self.key,
-            {self.name: result.digest},
-            {
-                "samples": len(self.sample_ids),
-                "first": self.sample_ids[0],
-                "last": self.sample_ids[-1],
-                "end_offset": result.end_offset,
-                "members": [[e.name, e.offset, e.size] for e in result.entries],
-            },
-        )
+        members = [(m.name, m.source) for m in self.members]
+        digest, data = write_shard(out / self.name, [(n, s) for n, s in members if s is not None])
+        ids = self.sample_ids
+        data.update(samples=len(ids), first=ids[0], last=ids[-1])
+        return UnitResult(self.key, {self.name: digest}, data)
 
 
 def _plan_shards(
     samples: Sequence[tuple[str, list[_Member]]], max_bytes: int, max_samples: int
 ) -> list[_WdsShardUnit]:
-    units: list[_WdsShardUnit] = []
-    ids: list[str] = []
-    members: list[_Member] = []
-    used = 0
-
-    def close() -> None:
-        nonlocal ids, members, used
-        if ids:
-            units.append(_WdsShardUnit(wds_shard_name(len(units)), tuple(ids), tuple(members)))
-        ids, members, used = [], [], 0
-
-    for sid, ms in samples:
-        need = sum(tar_member_size(m.size) for m in ms)
-        if ids and (len(ids) >= max_samples or tar_file_size(used + need) > max_bytes):
-            close()
-        ids.append(sid)
-        members.extend(ms)
-        used += need
-    close()
-    return units
+    sizes = [[m.size for m in ms] for _, ms in samples]
+    return [
+        _WdsShardUnit(
+            wds_shard_name(k),
+            tuple(sid for sid, _ in samples[r]),
+            tuple(m for _, ms in samples[r] for m in ms),
+        )
+        for k, r in enumerate(cut_shards(sizes, max_bytes, max_samples))
+    ]
 
 
 def _check_limit(name: str, value: int) -> int:
@@ -319,55 +304,62 @@ def export_wds(
     root = Path(out)
     ordered = check_ids(ids)
     prompts = prompts_of(catalog, ordered)
-    refs = {a: artifact_refs(catalog, ordered, a) for a in chosen}
+    refs: dict[str, list[ArtifactRef]] = {a: artifact_refs(catalog, ordered, a) for a in chosen}
     records = catalog.table.loc[ordered].to_dict("records") if ordered else []
     samples: list[tuple[str, list[_Member]]] = []
     for k, (sid, prompt, row) in enumerate(zip(ordered, prompts, records, strict=True)):
         ms = [_Member(f"{sid}.{JSON_FIELD}", None, sample_json(row, sid, prompt))]
         ms += [_Member(f"{sid}.{WDS_FIELDS[a]}", refs[a][k], None) for a in chosen]
         samples.append((sid, ms))
-    units = _plan_shards(samples, max_shard_bytes, max_shard_samples)
+    checks = member_checks(ordered, refs, on_error=opts.on_error)
     fields = [JSON_FIELD, *(WDS_FIELDS[a] for a in chosen)]
     options: dict[str, Any] = {
         "fields": fields,
         **opts.fingerprint_options(reserved=(SHARD_LIST, WDS_INDEX, MANIFEST_NAME)),
     }
 
-    def finalize(results: list[UnitResult]) -> Finalized:
-        indexes: list[ShardIndex] = []
-        shards: list[dict[str, Any]] = []
-        for unit, result in zip(units, results, strict=True):
-            digest = result.files[unit.name]
-            indexes.append(shard_index(unit.name, digest, result.data))
-            shards.append(
-                {
-                    "name": unit.name,
-                    "size": digest.size,
-                    "sha256": digest.sha256,
-                    "samples": len(unit.sample_ids),
-                    "first": unit.sample_ids[0],
-                    "last": unit.sample_ids[-1],
-                }
-            )
-        listing = {
-            "format": SHARD_LIST_FORMAT,
-            "format_version": 1,
-            "fields": fields,
-            "samples": len(ordered),
-            "counts": edit_type_counts(ordered),
-            "shards": shards,
-            "index": WDS_INDEX,
-        }
-        files: dict[str, FileDigest] = {
-            SHARD_LIST: write_bytes(
-                root / SHARD_LIST, (json.dumps(listing, indent=1) + "\n").encode("utf-8")
-            ),
-            WDS_INDEX: write_bytes(root / WDS_INDEX, encode_indexes(indexes)),
-        }
-        files.update(opts.write_extras(root))
-        summary = export_summary(
-            len(ordered), ordered, [], shards=[u.name for u in units], fields=fields
-        )
-        return Finalized(files, summary)
+    def plan(dropped: frozenset[str]) -> ExportPlan:
+        kept_samples = [(sid, ms) for sid, ms in samples if sid not in dropped]
+        kept = [sid for sid, _ in kept_samples]
+        units = _plan_shards(kept_samples, max_shard_bytes, max_shard_samples)
 
-    return run_export(root, "wds", units, options, finalize, opts, unit_name="shard")
+        def finalize(results: list[UnitResult]) -> Finalized:
+            indexes: list[ShardIndex] = []
+            shards: list[dict[str, Any]] = []
+            for unit, result in zip(units, results, strict=True):
+                digest = result.files[unit.name]
+                indexes.append(shard_index(unit.name, digest, result.data))
+                shards.append(
+                    {
+                        "name": unit.name,
+                        "size": digest.size,
+                        "sha256": digest.sha256,
+                        "samples": len(unit.sample_ids),
+                        "first": unit.sample_ids[0],
+                        "last": unit.sample_ids[-1],
+                    }
+                )
+            listing = {
+                "format": SHARD_LIST_FORMAT,
+                "format_version": 1,
+                "fields": fields,
+                "samples": len(kept),
+                "counts": edit_type_counts(kept),
+                "shards": shards,
+                "index": WDS_INDEX,
+            }
+            files: dict[str, FileDigest] = {
+                SHARD_LIST: write_bytes(
+                    root / SHARD_LIST, (json.dumps(listing, indent=1) + "\n").encode("utf-8")
+                ),
+                WDS_INDEX: write_bytes(root / WDS_INDEX, encode_indexes(indexes)),
+            }
+            files.update(opts.write_extras(root))
+            summary = export_summary(
+                len(ordered), kept, [], shards=[u.name for u in units], fields=fields
+            )
+            return Finalized(files, summary)
+
+        return ExportPlan(units, finalize)
+
+    return run_export(root, "wds", plan, options, opts, checks=checks, unit_name="shard")

@@ -61,6 +61,7 @@ __all__ = [
     "padded_size",
     "scan_tar",
     "tar_file_size",
+    "tar_header",
     "tar_member_size",
 ]
 
@@ -92,6 +93,20 @@ def padded_size(size: int) -> int:
 def tar_member_size(size: int) -> int:
     """Bytes one member of ``size`` bytes takes in a tar: its header plus padded data."""
     return BLOCK_SIZE + padded_size(size)
+
+
+def tar_header(name: str, size: int, *, mtime: int) -> bytes:
+    """The fixed USTAR header of a regular member: mode ``0o644``, owner 0, no user or group
+    names, the given ``mtime``. Equal names, sizes and mtimes give equal bytes on any machine
+    (what the exports and ``regen --pack`` write)."""
+    info = tarfile.TarInfo(name)
+    info.size = size
+    info.mtime = mtime
+    info.mode = 0o644
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    info.type = tarfile.REGTYPE
+    return info.tobuf(tarfile.USTAR_FORMAT, "utf-8", "strict")
 
 
 def tar_file_size(members_size: int) -> int:
@@ -255,24 +270,12 @@ def _check_dir(name: str, shard: ShardName | None, where: str) -> None:
         edit_type = parse_edit_type(parts[0])
         artifact = artifact_spec(parts[1]).name if len(parts) == 2 else None
     except LayoutError as e:
-        raise UnsafeArchiveError.invalid(
-            "directory entry",
-            name,
-            rule="directories must be a prefix of {edit_type}/{artifact}/",
-            hint=str(e),
-            path=where,
-            member=name,
-        ) from e
+        rule = "directories must be a prefix of {edit_type}/{artifact}/"
+        raise _unsafe("directory entry", name, where, rule, hint=str(e)) from e
     if shard is not None and (
         edit_type != shard.edit_type or (artifact is not None and artifact != shard.artifact)
     ):
-        raise UnsafeArchiveError.invalid(
-            "directory entry",
-            name,
-            rule=f"does not belong to shard {shard}",
-            path=where,
-            member=name,
-        )
+        raise _unsafe("directory entry", name, where, f"does not belong to shard {shard}")
 
 
 def _fast_name_check(
@@ -296,27 +299,30 @@ def _check_name(
     try:
         parsed = validate(name)
     except LayoutError as e:
-        raise UnsafeArchiveError.invalid(
-            "tar member",
-            name,
-            rule="name does not match the layout {edit_type}/{artifact}/{id}.{ext}",
-            hint=str(e),
-            path=where,
-            member=name,
-        ) from e
+        rule = "name does not match the layout {edit_type}/{artifact}/{id}.{ext}"
+        raise _unsafe("tar member", name, where, rule, hint=str(e)) from e
     if (
         shard is not None
         and isinstance(parsed, MemberName)
         and (parsed.sample_id.edit_type != shard.edit_type or parsed.artifact != shard.artifact)
     ):
-        raise UnsafeArchiveError.invalid(
-            "tar member",
-            name,
-            rule=f"does not belong to shard {shard} ({shard.edit_type}/{shard.artifact}/...)",
-            path=where,
-            member=name,
-            sample_id=str(parsed.sample_id),
-        )
+        rule = f"does not belong to shard {shard} ({shard.edit_type}/{shard.artifact}/...)"
+        raise _unsafe("tar member", name, where, rule, sample_id=str(parsed.sample_id))
+
+
+def _unsafe(
+    what: str,
+    name: str,
+    where: str,
+    rule: str,
+    *,
+    hint: str | None = None,
+    sample_id: str | None = None,
+) -> UnsafeArchiveError:
+    """The error of a member or folder entry ``name`` of the shard at ``where``."""
+    return UnsafeArchiveError.invalid(
+        what, name, rule=rule, hint=hint, path=where, member=name, sample_id=sample_id
+    )
 
 
 def _damage(rule: str, where: str, offset: int, member: str | None = None) -> IntegrityError:
@@ -431,15 +437,10 @@ def _scan(
             continue
         if kind not in _REGULAR:
             rule = _FORBIDDEN.get(kind, f"unsupported member type {kind!r}")
-            raise UnsafeArchiveError.invalid("tar member", name, rule=rule, path=where, member=name)
+            raise _unsafe("tar member", name, where, rule)
         if name in seen:
-            raise UnsafeArchiveError.invalid(
-                "tar member",
-                name,
-                rule="duplicate name (readers would silently see only one copy)",
-                path=where,
-                member=name,
-            )
+            rule = "duplicate name (readers would silently see only one copy)"
+            raise _unsafe("tar member", name, where, rule)
         if fast is None or fast.fullmatch(name) is None:
             _check_name(name, validate, shard, where)
         seen.add(name)

@@ -26,7 +26,7 @@ from fsspec.spec import AbstractFileSystem
 from sparkle_data.errors import IntegrityError
 from sparkle_data.io.httpsource import HTTPSource
 from sparkle_data.io.location import is_http, location_of, resolve_fsspec
-from sparkle_data.io.regular import open_regular_fd
+from sparkle_data.io.regular import open_regular_fd, read_error
 from sparkle_data.io.retry import (
     ByteSource,
     RetryableError,
@@ -66,11 +66,14 @@ class LocalSource:
         self._fd = open_regular_fd(path)
 
     def fetch(self, start: int, out: memoryview) -> int:
-        if hasattr(os, "pread"):
-            data = os.pread(self._fd, len(out), start)
-        else:  # pragma: no cover - Windows: this fd is private to this source
-            os.lseek(self._fd, start, os.SEEK_SET)
-            data = os.read(self._fd, len(out))
+        try:
+            if hasattr(os, "pread"):
+                data = os.pread(self._fd, len(out), start)
+            else:  # pragma: no cover - Windows: this fd is private to this source
+                os.lseek(self._fd, start, os.SEEK_SET)
+                data = os.read(self._fd, len(out))
+        except OSError as e:  # EIO from a failing disk: a ReadError naming the file
+            raise read_error(self.location, e) from e
         if not data:
             raise _ends_early(start, self.location)
         out[: len(data)] = data
