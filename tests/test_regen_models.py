@@ -181,12 +181,27 @@ def test_same_seed_same_edit(pristine: Path, tiny: dict[str, Path], tmp_path: Pa
     assert not np.array_equal(a, c)
 
 
-def test_sample_without_round1_record_is_blocked(pristine: Path, tmp_path: Path) -> None:
+def test_sample_without_round1_record(pristine: Path, tmp_path: Path) -> None:
+    """The missing round-1 record is made first (its grounding stage); a sample whose
+    record no stage can make is blocked, with the reason."""
+    from sparkle_data.regen.registry import register_stage
+
     root, gone = _stripped(pristine, tmp_path)
     rec = root / "intermediate_data" / "location" / "foreground_grounding_r1.jsonl"
     lines = [ln for ln in rec.read_text().splitlines() if gone[0] not in ln]
     rec.write_text("\n".join(lines) + "\n")
     plan = plan_regen(root, ["edited_frame0_foreground_removed"], ids=[gone[0]])
+    assert [it.stages for it in plan.items] == [(
+        "source_frame0", "edited_frame0", "foreground_grounding_r1",
+        "edited_frame0_foreground_removed",
+    )]
+    assert plan.items[0].records == ()  # the line comes from the stage, not the root
+    grounding = get_stage("foreground_grounding_r1")
+    register_stage(dataclasses.replace(grounding, run=None), replace=True)
+    try:
+        plan = plan_regen(root, ["edited_frame0_foreground_removed"], ids=[gone[0]])
+    finally:
+        register_stage(grounding, replace=True)
     assert plan.items == ()
     assert "needs the foreground_grounding_r1 record" in plan.blocked[0].reason
 

@@ -328,9 +328,12 @@ def test_cli_pack_nothing_to_do_and_clear_errors(
     assert "--workers 0" in capsys.readouterr().err
     assert main(["regen", "run", str(root), "-q", "--shard-size", "1K"]) == 2
     assert "needs --pack" in capsys.readouterr().err
-    assert main(["regen", "pack", str(root), "-q"]) == 1
-    assert "nothing to pack" in capsys.readouterr().err
+    assert main(["regen", "pack", str(root), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("sparkle-data regen: error: nothing to pack")
+    assert "--allow-empty" in err
     assert main(["regen", "pack", str(root), "-q", "--allow-empty"]) == 0
+    assert "--allow-empty" not in capsys.readouterr().err
     assert main(["regen", "run", str(root), "-q", "--pack", "--artifacts", "source_frame0",
                  "--shard-size", "8K"]) == 0
     out = capsys.readouterr().out
@@ -338,12 +341,15 @@ def test_cli_pack_nothing_to_do_and_clear_errors(
     report = json.loads((root / ".regen" / "report.json").read_text())
     assert report["pack"]["members"] == 3
     # nothing left to do: the plan says so and fails, unless told otherwise
-    assert main(["regen", "plan", str(root), "-q", "--artifacts", "source_frame0"]) == 1
+    assert main(["regen", "plan", str(root), "-q", "--artifacts", "source_frame0"]) == 2
     assert "nothing to regenerate" in capsys.readouterr().err
     assert main(["regen", "plan", str(root), "-q", "--artifacts", "source_frame0",
                  "--allow-empty"]) == 0
-    assert main(["regen", "run", str(root), "-q", "--artifacts", "source_frame0"]) == 1
-    assert "nothing to regenerate" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.startswith("sparkle-data regen: nothing to regenerate")
+    assert "--allow-empty" not in err
+    assert main(["regen", "run", str(root), "-q", "--artifacts", "source_frame0"]) == 2
+    assert capsys.readouterr().err.startswith("sparkle-data regen: error: nothing to regenerate")
     assert main(["regen", "run", str(root), "-q", "--artifacts", "no_such_thing"]) == 2
     assert "no_such_thing" in capsys.readouterr().err
     assert not staging_root(root).joinpath("intermediate_data").exists() or not staged_outputs(

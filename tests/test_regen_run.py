@@ -221,7 +221,8 @@ def test_cli_plan_run_and_nothing_to_do(pristine: Path, tmp_path: Path) -> None:
     assert main(["regen", str(root), "-q", "--artifacts", "source_frame0"]) == 0
     assert (root / ".regen" / "manifest.json").is_file()
     assert (root / ".regen" / "report.json").is_file()
-    assert main(["regen", "run", str(root), "-q", "--artifacts", "source_frame0"]) == 1
+    assert main(["regen", "run", str(root), "-q", "--artifacts", "source_frame0"]) == 2
+    assert main(["regen", "run", str(root), "-q", "--config", "edited_video_canny.nope=1"]) == 2
     assert main(["regen", "run", str(root), "-q", "--ids", gone[0],
                  "--config", "edited_video_canny.low=80"]) == 0
     assert main(["regen", "calibrate-canny", str(root), "-q", "--limit", "2", "--frames", "2",

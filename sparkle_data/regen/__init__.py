@@ -11,8 +11,9 @@ See ``docs/regen.md``::
 Modules: ``config`` (stage configs), ``stage`` / ``stages`` / ``registry`` (the stage
 interface and the built-in stages), ``frame0``, ``canny``, ``vote``, ``frames`` (pure
 functions), ``media`` / ``validate`` (writers and output checks), ``planner``, ``worker``,
-``local`` / ``ray_runner`` (runners), ``sharding``, ``manifest``, ``report``, ``calibrate``,
-``newdata`` (trees for your own videos).
+``local`` / ``ray_runner`` (runners), ``records`` (record files: per-sample parts merged into
+the JSONL), ``paths``, ``sharding``, ``manifest``, ``report``, ``calibrate``, ``newdata``
+(trees for your own videos), ``models`` (the model stages).
 """
 
 from sparkle_data.regen.config import CannyConfig, Frame0Config, StageConfig, VoteConfig

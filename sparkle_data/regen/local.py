@@ -1,6 +1,6 @@
 """The local runner: a process pool for CPU stages, one worker per visible GPU for GPU stages.
 
-Each worker process runs :func:`~.worker.run_item` on whole samples. For plans with a GPU
+Each worker process runs :func:`~.worker.run_items` on chunks of samples. For plans with a GPU
 stage, ``workers`` defaults to the number of visible GPUs and worker ``k`` gets
 ``CUDA_VISIBLE_DEVICES`` = the ``k``-th of them before anything imports torch. Under
 torchrun/SLURM each rank runs its own share (:mod:`.sharding`) and writes its own report.
@@ -21,12 +21,13 @@ from tqdm import tqdm
 from sparkle_data.regen.config import StageConfig
 from sparkle_data.regen.pack import DEFAULT_SHARD_BYTES, pack_staged, record_first_parts
 from sparkle_data.regen.planner import Plan, WorkItem
+from sparkle_data.regen.records import merge_records
 from sparkle_data.regen.registry import get_stage
 from sparkle_data.regen.report import RunReport
 from sparkle_data.regen.sharding import detect_rank, shard, visible_gpus
-from sparkle_data.regen.worker import ItemResult, RunContext, run_item
+from sparkle_data.regen.worker import ItemResult, RunContext, run_items
 
-__all__ = ["finish_pack", "needs_gpu", "prepare_run", "run_local"]
+__all__ = ["chunks", "finish_run", "needs_gpu", "prepare_run", "run_local"]
 
 
 def needs_gpu(
@@ -62,20 +63,24 @@ def prepare_run(
     return items, ctx, rank, world
 
 
-def finish_pack(
-    plan: Plan, report: RunReport, *, shard_bytes: int, progress: bool
-) -> None:
-    """Pack the staged outputs of a ``pack`` plan (shared by both runners). Under several
-    ranks each rank only stages; ``sparkle-data regen pack OUT`` packs once all are done."""
-    if not plan.pack:
-        return
-    if report.world > 1:
+def finish_run(
+    plan: Plan, report: RunReport, *, shard_bytes: int, progress: bool, started: float
+) -> RunReport:
+    """End a run (shared by both runners): sort the results, merge the record lines the
+    run wrote (:func:`~.records.merge_records`), pack the staged outputs of a ``pack`` plan
+    (under several ranks each rank only stages; ``sparkle-data regen pack OUT`` packs once
+    all are done), and time it from ``started`` (``time.perf_counter()``)."""
+    report.results.sort(key=lambda r: r.sample_id)
+    report.records = merge_records(plan.out)
+    if plan.pack and report.world > 1:
         record_first_parts(plan.out, plan.first_parts)
         report.pack = {"staged_only": True, "shards": [], "members": 0}
-        return
-    report.pack = pack_staged(
-        plan.out, shard_bytes=shard_bytes, progress=progress, first_parts=plan.first_parts
-    ).to_dict()
+    elif plan.pack:
+        report.pack = pack_staged(
+            plan.out, shard_bytes=shard_bytes, progress=progress, first_parts=plan.first_parts
+        ).to_dict()
+    report.wall_seconds = time.perf_counter() - started
+    return report
 
 
 _GPU: list[str] = []
@@ -88,9 +93,20 @@ def _init_worker(queue: Any) -> None:
         _GPU.append(gpu)
 
 
-def _inline(items: Sequence[WorkItem], ctx: RunContext) -> Iterator[ItemResult]:
-    for it in items:
-        yield run_item(it, ctx)
+def chunks(items: Sequence[WorkItem], size: int) -> list[list[WorkItem]]:
+    """``items`` in runs of ``size``: what one worker call runs stage by stage."""
+    return [list(items[i : i + max(1, size)]) for i in range(0, len(items), max(1, size))]
+
+
+def _inline(items: Sequence[WorkItem], ctx: RunContext, size: int, report: RunReport,
+            max_failures: int | None) -> Iterator[list[ItemResult]]:
+    """Chunks run in this process; near the failure cap, no more samples than could still
+    fail before it is reached."""
+    i = 0
+    while i < len(items):
+        n = size if max_failures is None else min(size, max_failures + 1 - len(report.failed))
+        yield run_items(items[i : i + max(1, n)], ctx)
+        i += max(1, n)
 
 
 def run_local(
@@ -104,13 +120,16 @@ def run_local(
     rank: int | None = None,
     world: int | None = None,
     shard_bytes: int = DEFAULT_SHARD_BYTES,
+    chunk: int = 8,
 ) -> RunReport:
     """Run ``plan`` here; returns the run report (``report.write(plan.out)`` saves it).
 
     ``workers``: processes (default: the visible GPUs for a plan with a GPU stage, else
-    ``os.cpu_count()``); 1 runs in this process. ``max_failures``: stop scheduling once more
-    samples than this have failed (``None``: never stop). A ``pack`` plan's outputs are
-    packed into shards of at most ``shard_bytes`` at the end (see :mod:`.pack`).
+    ``os.cpu_count()``); 1 runs in this process. Each worker call runs ``chunk`` samples
+    stage by stage (:func:`~.worker.run_items`: one model switch per stage, batched model
+    calls). ``max_failures``: stop scheduling once more samples than this have failed
+    (``None``: never stop). A ``pack`` plan's outputs are packed into shards of at most
+    ``shard_bytes`` at the end (see :mod:`.pack`).
     """
     items, ctx, rank, world = prepare_run(
         plan, configs=configs, retries=retries, rank=rank, world=world
@@ -123,13 +142,10 @@ def run_local(
     bar = tqdm(total=len(items), desc="regen", unit="sample", file=sys.stderr, disable=not progress)
     try:
         if n == 1 and not gpus:
-            results: Iterator[ItemResult] = _inline(items, ctx)
-            for i, res in enumerate(results):
-                report.add([res])
-                bar.update(1)
-                if max_failures is not None and len(report.failed) > max_failures:
-                    report.aborted = f"more than {max_failures} samples failed"
-                    report.not_run = len(items) - i - 1
+            for done in _inline(items, ctx, chunk, report, max_failures):
+                report.add(done)
+                bar.update(len(done))
+                if report.over_cap(max_failures, len(items)):
                     break
         else:
             mp = multiprocessing.get_context("spawn")
@@ -141,17 +157,18 @@ def run_local(
             with ProcessPoolExecutor(
                 max_workers=n, mp_context=mp, initializer=_init_worker, initargs=(queue,)
             ) as pool:
-                futures: list[Future[ItemResult]] = [pool.submit(run_item, it, ctx) for it in items]
+                size = max(1, min(chunk, -(-len(items) // n)))  # every worker gets work
+                futures: list[Future[list[ItemResult]]] = [
+                    pool.submit(run_items, c, ctx) for c in chunks(items, size)
+                ]
                 for fut in as_completed(futures):
-                    report.add([fut.result()])
-                    bar.update(1)
-                    if max_failures is not None and len(report.failed) > max_failures:
-                        report.aborted = f"more than {max_failures} samples failed"
-                        report.not_run = sum(f.cancel() for f in futures)
+                    done = fut.result()
+                    report.add(done)
+                    bar.update(len(done))
+                    if report.over_cap(max_failures, len(items)):
+                        for f in futures:
+                            f.cancel()
                         break
     finally:
         bar.close()
-    report.results.sort(key=lambda r: r.sample_id)
-    finish_pack(plan, report, shard_bytes=shard_bytes, progress=progress)
-    report.wall_seconds = time.perf_counter() - t0
-    return report
+    return finish_run(plan, report, shard_bytes=shard_bytes, progress=progress, started=t0)

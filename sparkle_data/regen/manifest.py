@@ -18,6 +18,7 @@ from typing import Any, Final
 
 from sparkle_data.io.atomic import TEMP_MARK, atomic_write_text
 from sparkle_data.regen.config import StageConfig, config_to_dict
+from sparkle_data.regen.paths import REGEN_DIR
 from sparkle_data.regen.registry import get_stage
 
 __all__ = [
@@ -31,7 +32,6 @@ __all__ = [
 ]
 
 MANIFEST_FORMAT: Final = "sparkle-data/regen-manifest"
-REGEN_DIR: Final = ".regen"
 _LIBRARIES: Final = (
     "sparkle-data",
     "numpy",

@@ -40,7 +40,6 @@ import hashlib
 import json
 import os
 import sys
-import tarfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,6 +54,7 @@ from sparkle_data.io.safetar import (
     iter_tar_members,
     padded_size,
     tar_file_size,
+    tar_header,
     tar_member_size,
 )
 from sparkle_data.layout import (
@@ -66,6 +66,7 @@ from sparkle_data.layout import (
     parse_shard_name,
     shard_path,
 )
+from sparkle_data.regen.paths import REGEN_DIR
 
 __all__ = [
     "DEFAULT_SHARD_BYTES",
@@ -89,7 +90,7 @@ DEFAULT_SHARD_BYTES: Final = 5 * 1024**3
 """The card's shards are ~5 GB."""
 PACK_MTIME: Final = 1_735_689_600
 """2025-01-01T00:00:00Z: the mtime of every member (fixed, so equal members give equal bytes)."""
-_REGEN: Final = ".regen"
+_REGEN: Final = REGEN_DIR
 
 
 def staging_root(out: str | os.PathLike[str]) -> Path:
@@ -213,14 +214,7 @@ def staged_outputs(out: str | os.PathLike[str]) -> list[tuple[str, str, Path]]:
 
 
 def _header(name: str, size: int) -> bytes:
-    info = tarfile.TarInfo(name)
-    info.size = size
-    info.mtime = PACK_MTIME
-    info.mode = 0o644
-    info.uid = info.gid = 0
-    info.uname = info.gname = ""
-    info.type = tarfile.REGTYPE
-    return info.tobuf(tarfile.USTAR_FORMAT, "utf-8", "strict")
+    return tar_header(name, size, mtime=PACK_MTIME)  # the fixed headers exports write too
 
 
 def _sha256_file(path: Path) -> tuple[int, str]:

@@ -5,7 +5,10 @@ shard member) nor already written to the output folder, the planner walks the st
 from the artifact: a stage is scheduled when all its inputs are present or made by an earlier
 scheduled stage; a sample whose chain needs an absent corpus video or a stage this release
 cannot run is *blocked*, with the reason. Stages of one sample come out in dependency order;
-a stage is scheduled at most once per sample.
+a stage is scheduled at most once per sample. A wanted *record* (``foreground_grounding_r1``,
+an EditScore file, ...) is handled the same way: present when the root's record file or the
+output folder (:class:`~.records.OutRecords`) has the sample's line, else made by its record
+stage; a stage that reads a record nobody has gets it scheduled first.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from sparkle_data.layout import (
     edit_type_of,
 )
 from sparkle_data.regen.pack import PackedMember, packed_members, staged_path
+from sparkle_data.regen.records import OutRecords
 from sparkle_data.regen.registry import get_stage as stage_for_name
 from sparkle_data.regen.registry import stage_for
 
@@ -275,7 +279,7 @@ class _SamplePlan:
         if artifact in self.have:
             self.needed.setdefault(artifact, self.have[artifact])
             return None
-        if artifact in self.made:
+        if artifact in self.made or artifact in self.records:
             return None
         stage = stage_for(artifact)
         if stage is None:
@@ -285,11 +289,11 @@ class _SamplePlan:
                 f"{artifact} is missing and stage {stage.name} needs a model "
                 f"({', '.join(stage.models) or 'not implemented'}), not in this release"
             )
-        absent = [r for r in stage.records if r in RECORD_FILES and r not in self.records]
-        if absent:
-            return f"{artifact} is missing and stage {stage.name} needs the {absent[0]} record"
         if stage.name in chain:  # pragma: no cover - the built-in graph is acyclic
             return f"stage cycle through {stage.name}"
+        for rec in (r for r in stage.records if r in RECORD_FILES):
+            if self._resolve(rec, (*chain, stage.name)) is not None:
+                return f"{artifact} is missing and stage {stage.name} needs the {rec} record"
         for inp in stage.inputs:
             why = self._resolve(inp, (*chain, stage.name))
             if why is not None:
@@ -299,9 +303,25 @@ class _SamplePlan:
         return None
 
 
-def _record_lines(catalog: Catalog, sid: str, scheduled: list[str]) -> tuple[tuple[str, str], ...]:
-    names = sorted({r for s in scheduled for r in stage_for_name(s).records if r in RECORD_FILES})
-    return tuple((r, catalog.read_record_line(sid, r).data.decode("utf-8")) for r in names)
+def _record_lines(
+    catalog: Catalog, sid: str, sp: _SamplePlan, in_root: frozenset[str], outs: OutRecords
+) -> tuple[tuple[str, str], ...]:
+    """The lines of the records ``sp``'s stages read that no stage of ``sp`` makes: from the
+    root's record file, else from the output folder."""
+    wanted = {r for s in sp.scheduled for r in stage_for_name(s).records if r in RECORD_FILES}
+    lines = []
+    for r in sorted(wanted - sp.made):
+        if r in in_root:
+            lines.append((r, catalog.read_record_line(sid, r).data.decode("utf-8")))
+        else:
+            line = outs.get(sid, r)
+            if line is not None:
+                lines.append((r, line.decode("utf-8")))
+    return tuple(lines)
+
+
+def _wanted(name: str) -> str:
+    return name if name in RECORD_FILES else artifact_spec(name).name
 
 
 def _present(
@@ -353,7 +373,7 @@ def plan_regen(
     files); a remote root needs an ``out``. With ``pack`` the run writes into tar shards
     (:mod:`.pack`); outputs already staged for packing then count as present.
     """
-    wanted = tuple(dict.fromkeys(artifact_spec(a).name for a in artifacts))
+    wanted = tuple(dict.fromkeys(_wanted(a) for a in artifacts))
     if not wanted:
         raise ValueError("Invalid artifacts (): name at least one artifact to regenerate.")
     catalog = (
@@ -374,19 +394,22 @@ def plan_regen(
     blocked: list[Blocked] = []
     present: Counter[str] = Counter()
     packed = packed_members(out_dir)
+    outs = OutRecords(out_dir)
     bar = tqdm(chosen, desc="plan", unit="sample", file=sys.stderr,
                disable=not progress or len(chosen) < 1000)
     for sid in bar:
         row = table.loc[sid]
         have = _present(row, sid, out_dir, packed, pack)
+        in_root = frozenset(r for r in RECORD_FILES
+                            if isinstance(row.get(f"in_{r}"), (bool, np.bool_))
+                            and bool(row.get(f"in_{r}")))
+        recs = in_root | {r for r in RECORD_FILES if outs.get(sid, r) is not None}
         for a in wanted:
-            if a in have:
+            if a in have or a in recs:
                 present[a] += 1
-        recs = frozenset(r for r in RECORD_FILES if isinstance(row.get(f"in_{r}"), (bool, np.bool_))
-                         and bool(row.get(f"in_{r}")))
         sp = _SamplePlan(have, recs)
         for a in wanted:
-            if a in have:
+            if a in have or a in recs:
                 continue
             reason = sp.schedule(a)
             if reason is not None:
@@ -401,7 +424,7 @@ def plan_regen(
                     tuple(sp.scheduled),
                     tuple(sp.needed[k] for k in sorted(sp.needed)),
                     prompt if isinstance(prompt, str) else None,
-                    _record_lines(catalog, sid, sp.scheduled),
+                    _record_lines(catalog, sid, sp, in_root, outs),
                 )
             )
     return Plan(

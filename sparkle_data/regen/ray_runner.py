@@ -1,7 +1,7 @@
 """The Ray runner: Ray Data ``map_batches`` over an actor pool, same outputs as ``local``.
 
 Each actor is built once (``RegenActor.__init__``: one model load per actor for model
-stages) and runs :func:`~.worker.run_item` on batches of items; GPU stages ask
+stages) and runs :func:`~.worker.run_items` on batches of items; GPU stages ask
 ``num_gpus=1`` per actor. Ray restarts crashed actors and retries their tasks; a sample's
 own failure is retried by the worker and reported, never raised, so one bad sample never
 fails a block. ``max_failures`` stops consuming results once exceeded.
@@ -19,11 +19,11 @@ from typing import Any
 from tqdm import tqdm
 
 from sparkle_data.regen.config import StageConfig
-from sparkle_data.regen.local import finish_pack, needs_gpu, prepare_run
+from sparkle_data.regen.local import finish_run, needs_gpu, prepare_run
 from sparkle_data.regen.pack import DEFAULT_SHARD_BYTES
 from sparkle_data.regen.planner import Plan, WorkItem
 from sparkle_data.regen.report import RunReport
-from sparkle_data.regen.worker import ItemResult, RunContext, run_item
+from sparkle_data.regen.worker import ItemResult, RunContext, run_items
 
 __all__ = ["RegenActor", "run_ray"]
 
@@ -35,11 +35,8 @@ class RegenActor:
         self.ctx = ctx
 
     def __call__(self, batch: Mapping[str, Any]) -> dict[str, list[str]]:
-        out = []
-        for text in batch["item"]:
-            item = WorkItem.from_dict(json.loads(str(text)))
-            out.append(json.dumps(run_item(item, self.ctx).to_dict()))
-        return {"result": out}
+        items = [WorkItem.from_dict(json.loads(str(text))) for text in batch["item"]]
+        return {"result": [json.dumps(r.to_dict()) for r in run_items(items, self.ctx)]}
 
 
 def _ray() -> Any:
@@ -59,7 +56,7 @@ def run_ray(
     retries: int = 1,
     max_failures: int | None = None,
     progress: bool = True,
-    batch_size: int = 1,
+    batch_size: int = 8,
     rank: int | None = None,
     world: int | None = None,
     shard_bytes: int = DEFAULT_SHARD_BYTES,
@@ -67,7 +64,8 @@ def run_ray(
     """Run ``plan`` on Ray (a running cluster, or a local one started by ``ray.init()``).
 
     The actors write (or, for a ``pack`` plan, stage) the outputs; packing into shards runs
-    here at the end, as in :func:`~.local.run_local`.
+    here at the end, as in :func:`~.local.run_local`. ``batch_size``: items per actor call,
+    run stage by stage (:func:`~.worker.run_items`).
     """
     ray = _ray()
     items, ctx, rank, world = prepare_run(
@@ -76,9 +74,7 @@ def run_ray(
     report = RunReport("ray", workers, rank, world)
     t0 = time.perf_counter()
     if not items:
-        finish_pack(plan, report, shard_bytes=shard_bytes, progress=progress)
-        report.wall_seconds = time.perf_counter() - t0
-        return report
+        return finish_run(plan, report, shard_bytes=shard_bytes, progress=progress, started=t0)
     if not ray.is_initialized():
         ray.init()
     ds = ray.data.from_items([{"item": json.dumps(it.to_dict())} for it in items])
@@ -96,13 +92,8 @@ def run_ray(
         for row in ds.iter_rows():
             report.add([ItemResult.from_dict(json.loads(row["result"]))])
             bar.update(1)
-            if max_failures is not None and len(report.failed) > max_failures:
-                report.aborted = f"more than {max_failures} samples failed"
-                report.not_run = len(items) - len(report.results)
+            if report.over_cap(max_failures, len(items)):
                 break
     finally:
         bar.close()
-    report.results.sort(key=lambda r: r.sample_id)
-    finish_pack(plan, report, shard_bytes=shard_bytes, progress=progress)
-    report.wall_seconds = time.perf_counter() - t0
-    return report
+    return finish_run(plan, report, shard_bytes=shard_bytes, progress=progress, started=t0)

@@ -49,5 +49,5 @@ def stages() -> tuple[Stage, ...]:
 
 for _s in BUILTIN_STAGES:
     register_stage(_s)
-for _s in MODEL_STAGES:  # the model stages this release runs replace their declarations
-    register_stage(_s, replace=True)
+for _s in MODEL_STAGES:
+    register_stage(_s)

@@ -37,9 +37,21 @@ class RunReport:
     """Items left when the run stopped early."""
     pack: dict[str, Any] | None = None
     """What packing did (``--pack``; :meth:`~.pack.PackReport.to_dict`), else ``None``."""
+    records: dict[str, int] = field(default_factory=dict)
+    """Record files the run merged lines into, with the number of lines
+    (:func:`~.records.merge_records`)."""
 
     def add(self, results: Iterable[ItemResult]) -> None:
         self.results.extend(results)
+
+    def over_cap(self, max_failures: int | None, total: int) -> bool:
+        """Whether more than ``max_failures`` samples failed; then the run is marked aborted,
+        with the ``total - done`` samples it leaves unrun."""
+        if max_failures is None or len(self.failed) <= max_failures:
+            return False
+        self.aborted = f"more than {max_failures} samples failed"
+        self.not_run = total - len(self.results)
+        return True
 
     @property
     def failed(self) -> list[ItemResult]:
@@ -79,8 +91,10 @@ class RunReport:
             },
             "wall_seconds": round(self.wall_seconds, 3),
             "pack": self.pack,
+            "records": self.records,
             "failures": [
                 {"sample_id": r.sample_id, "attempts": r.attempts, "error": r.error}
+                | ({} if r.raw_output is None else {"raw_output": r.raw_output})
                 for r in self.failed
             ],
         }
@@ -102,6 +116,8 @@ class RunReport:
             lines.append(f"  wrote {n} {a}")
         for a, n in d["already_done"].items():
             lines.append(f"  {n} {a} already done (resumed)")
+        for rel, n in self.records.items():
+            lines.append(f"  merged {n} lines into {rel}")
         for s, st in d["stages"].items():
             lines.append(f"  stage {s}: {st['samples']} samples, {st['seconds_per_sample']} s each")
         for f in d["failures"][:10]:

@@ -6,19 +6,24 @@ a pure function of a :class:`SampleInputs`, the config and (for model stages) th
 ``load_model`` built once per worker (one per process in the local runner, one per actor in
 the Ray runner). ``run`` returns the bytes of each output in the card's format; the runners
 validate and write them. A stage whose ``run`` is ``None`` is declared for planning (its
-model arrives in a later release) and is reported, never run.
+model arrives in a later release) and is reported, never run. A *record stage* makes one
+line of a record file instead of artifacts (:mod:`.records` writes and merges them).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sparkle_data.layout import ArtifactName
+import numpy as np
+import numpy.typing as npt
+
+from sparkle_data.layout import ARTIFACTS, RECORD_FILES, ArtifactName
+from sparkle_data.readers.image import read_png
 from sparkle_data.regen.config import StageConfig
 
-__all__ = ["Device", "SampleInputs", "Stage", "StageFn"]
+__all__ = ["BatchFn", "Device", "SampleInputs", "Stage", "StageFn"]
 
 Device = Literal["cpu", "gpu"]
 
@@ -48,9 +53,44 @@ class SampleInputs:
                 f"(have {sorted(self.artifacts)})."
             ) from None
 
+    def frame(self, artifact: str) -> npt.NDArray[np.uint8]:
+        """The ``(H, W, 3)`` uint8 pixels of a PNG input."""
+        data: npt.NDArray[np.uint8] = read_png(
+            self.need(artifact), name=f"<{artifact}>", sample_id=self.sample_id
+        )
+        return data
+
+    def instruction(self) -> str:
+        """The sample's edit instruction (the CSV ``prompt``); a stage that needs it fails
+        the sample without it."""
+        prompt = self.records.get("prompt")
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise ValueError(
+                f"Invalid prompt {prompt!r} for sample {self.sample_id}: the stage needs the "
+                "sample's instruction (prompts/{edit_type}_train.csv)."
+            )
+        return prompt
+
+    def round1_labels(self) -> list[str]:
+        """The ``round1_labels`` of the sample's ``foreground_grounding_r1`` line."""
+        r1 = self.records.get("foreground_grounding_r1")
+        labels = r1.get("round1_labels") if isinstance(r1, Mapping) else None
+        if not isinstance(labels, list):
+            raise ValueError(
+                f"Invalid foreground_grounding_r1 record {r1!r} for sample {self.sample_id}: "
+                "needs a round1_labels list."
+            )
+        return [str(x) for x in labels]
+
 
 StageFn = Callable[[SampleInputs, Any, Any], Mapping[str, bytes]]
 """``run(inputs, config, model) -> {artifact: bytes}``; ``model`` is ``None`` for CPU stages."""
+
+BatchFn = Callable[
+    [Sequence[SampleInputs], Any, Any], Sequence[Mapping[str, bytes] | BaseException]
+]
+"""``run_batch(inputs, config, model)``: one entry per sample, its outputs or the exception
+that failed it alone (the others still count)."""
 
 
 @dataclass(frozen=True)
@@ -58,12 +98,17 @@ class Stage:
     """A named unit of the pipeline (see the module docstring)."""
 
     name: str
-    outputs: tuple[ArtifactName, ...]
+    outputs: tuple[str, ...]
+    """Artifacts it makes, or the one record file it writes a line of (a *record stage*:
+    ``run`` returns ``{record: line bytes}``, see :mod:`.records`)."""
     inputs: tuple[ArtifactName, ...]
     config: StageConfig
     device: Device = "cpu"
     records: tuple[str, ...] = ()
     run: StageFn | None = None
+    run_batch: BatchFn | None = None
+    """Several samples per model call (the config's ``batch_size`` of them), when the model
+    batches; the runners then run a stage over many samples before the next stage."""
     load_model: Callable[[Any], Any] | None = None
     models: tuple[str, ...] = ()
     """Model ids (``org/name``) the stage loads; recorded in the manifest."""
@@ -85,6 +130,17 @@ class Stage:
             raise ValueError(f"Invalid stage device {self.device!r}: must be 'cpu' or 'gpu'.")
         if not isinstance(self.config, StageConfig):
             raise ValueError(f"Invalid stage {self.name!r}: config must be a StageConfig.")
+        made = [o for o in self.outputs if o in RECORD_FILES]
+        if made and len(self.outputs) != 1:
+            raise ValueError(f"Invalid stage {self.name!r}: a record stage writes one record.")
+        bad = [o for o in self.outputs if o not in RECORD_FILES and o not in ARTIFACTS]
+        if bad:
+            raise ValueError(f"Invalid stage {self.name!r}: {bad[0]!r} is no artifact or record.")
+
+    @property
+    def record(self) -> str | None:
+        """The record file a record stage writes (``None`` for an artifact stage)."""
+        return self.outputs[0] if self.outputs[0] in RECORD_FILES else None
 
     @property
     def available(self) -> bool:

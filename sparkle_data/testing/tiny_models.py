@@ -18,7 +18,9 @@ from typing import Any, Final
 
 __all__ = [
     "CHAT_TEMPLATE",
+    "VL_CHAT_TEMPLATE",
     "save_tiny_flux2_klein",
+    "save_tiny_qwen3_vl",
     "save_tiny_sam3_tracker",
     "save_tiny_wan_i2v",
     "tiny_tokenizer",
@@ -28,6 +30,14 @@ CHAT_TEMPLATE: Final = (
     "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
     "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
+VL_CHAT_TEMPLATE: Final = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{% if m['content'] is string %}"
+    "{{ m['content'] }}{% else %}{% for c in m['content'] %}{% if c['type'] == 'image' %}"
+    "<|vision_start|><|image_pad|><|vision_end|>{% else %}{{ c['text'] }}{% endif %}"
+    "{% endfor %}{% endif %}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+"""Qwen-VL's chat layout: an image item becomes ``<|vision_start|><|image_pad|><|vision_end|>``."""
 _SPECIALS: Final = (
     "<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>",
     "<|image_pad|>", "<|video_pad|>",
@@ -149,4 +159,70 @@ def save_tiny_sam3_tracker(path: str | os.PathLike[str], *, seed: int = 0) -> Pa
     model = t.Sam3TrackerVideoModel(config)
     out = Path(path)
     model.save_pretrained(out)
+    return out
+
+
+def save_tiny_qwen3_vl(
+    path: str | os.PathLike[str], *, answer: str | None = None, seed: int = 0
+) -> Path:
+    """A tiny ``Qwen3VLForConditionalGeneration`` with its tokenizer and (PIL) image processor.
+
+    With ``answer``, the weights are set so that greedy decoding answers exactly ``answer``
+    to any prompt, then stops: the answer is one added token, every decoder layer's output
+    projections are zero (the last hidden state is the last token's embedding), and the LM
+    head maps every token's embedding to the answer and the answer's to end-of-text. The
+    vision tower, the image-token merge and ``generate`` still run for real. Without
+    ``answer`` the weights are random (the answer is noise, which a grounding parser rejects).
+    """
+    torch, _, t = _libs()
+    torch.manual_seed(seed)
+    tok = tiny_tokenizer()
+    tok.chat_template = VL_CHAT_TEMPLATE
+    if answer is not None:
+        tok.add_tokens([answer])
+    ids = tok.convert_tokens_to_ids(
+        ["<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>"]
+    )
+    config = t.Qwen3VLConfig(
+        text_config={
+            "vocab_size": len(tok), "hidden_size": 32, "intermediate_size": 64,
+            "num_hidden_layers": 2, "num_attention_heads": 2, "num_key_value_heads": 1,
+            "head_dim": 16, "max_position_embeddings": 4096, "tie_word_embeddings": False,
+            "rope_scaling": {"rope_type": "default", "mrope_section": [2, 3, 3],
+                             "mrope_interleaved": True},
+        },
+        vision_config={
+            "depth": 2, "hidden_size": 32, "intermediate_size": 64, "num_heads": 2,
+            "out_hidden_size": 32, "patch_size": 16, "temporal_patch_size": 2,
+            "spatial_merge_size": 2, "deepstack_visual_indexes": [1],
+            "num_position_embeddings": 64,
+        },
+        image_token_id=ids[0], video_token_id=ids[1], vision_start_token_id=ids[2],
+        vision_end_token_id=ids[3], tie_word_embeddings=False,
+    )
+    model = t.Qwen3VLForConditionalGeneration(config)
+    eos = tok.eos_token_id
+    if answer is not None:
+        said = tok.convert_tokens_to_ids(answer)
+        with torch.no_grad():
+            text = model.model.language_model
+            for layer in text.layers:
+                layer.self_attn.o_proj.weight.zero_()
+                layer.mlp.down_proj.weight.zero_()
+            emb = text.embed_tokens.weight
+            emb.zero_()
+            emb[:, 0] = 1.0
+            emb[said, 0], emb[said, 1] = 0.0, 1.0
+            head = model.lm_head.weight
+            head.zero_()
+            head[said, 0], head[eos, 1] = 10.0, 10.0
+    model.generation_config.eos_token_id = eos
+    model.generation_config.pad_token_id = tok.pad_token_id
+    out = Path(path)
+    model.save_pretrained(out)
+    tok.save_pretrained(out)
+    t.Qwen2VLImageProcessorPil(
+        patch_size=16, temporal_patch_size=2, merge_size=2,
+        size={"shortest_edge": 32 * 32, "longest_edge": 128 * 128},
+    ).save_pretrained(out)
     return out

@@ -11,6 +11,9 @@ or run a model (so planning, ``--help`` and the CPU stages never import torch):
   the LightX2V 4-step schedule): ``edited_background_video``;
 * :mod:`.grounding`: parsing Qwen3-VL grounding answers (fenced or bare JSON) into the
   card's ``bbox_2d`` / ``label`` objects;
+* :mod:`.qwen`: Qwen3-VL (``transformers.Qwen3VLForConditionalGeneration``): the record
+  stages ``foreground_grounding_r1`` and ``foreground_grounding_r2``;
+* :mod:`.editscore`: the ``editscore`` package: the three score record files;
 * :mod:`.stages`: the :class:`~sparkle_data.regen.stage.Stage` objects the registry uses.
 
 See ``docs/regen.md`` ("Model stages").

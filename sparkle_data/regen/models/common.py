@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import gc
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal, get_args
 
 from sparkle_data.errors import GpuMemoryError, MissingExtraError, WeightsUnavailableError
 from sparkle_data.regen.config import StageConfig
+from sparkle_data.regen.stage import BatchFn, SampleInputs, StageFn
 
 __all__ = [
     "DTYPES",
@@ -35,12 +36,15 @@ __all__ = [
     "cached_model",
     "check_gpu_memory",
     "free_memory",
+    "load_checked",
     "load_key",
     "load_pretrained",
+    "pil_image",
     "place_pipeline",
     "require",
     "require_class",
     "resident_gib",
+    "single",
     "torch_dtype",
 ]
 
@@ -103,14 +107,14 @@ class ModelConfig(StageConfig):
                 raise _bad(c, name, v, f"must be an int in [{lo}, {hi}]")
 
 
-def require(module: str, *, stage: str) -> Any:
+def require(module: str, *, stage: str, extra: str = REGEN_MODELS_EXTRA) -> Any:
     """Import ``module`` or raise :class:`MissingExtraError` naming the extra."""
     try:
         return importlib.import_module(module)
     except ImportError as e:
         raise MissingExtraError(
             f"Stage {stage} needs {module.split('.')[0]!r}, which is not installed ({e}). "
-            f"Install the model extra: {REGEN_MODELS_EXTRA}."
+            f"Install the model extra: {extra}."
         ) from None
 
 
@@ -125,6 +129,12 @@ def require_class(module: str, name: str, *, stage: str) -> Any:
             f"{version}. Upgrade it: {REGEN_MODELS_EXTRA} --upgrade."
         )
     return cls
+
+
+def pil_image(frame: Any, *, stage: str) -> Any:
+    """A ``PIL.Image`` of an ``(H, W, 3)`` uint8 frame (the input model processors take)."""
+    image_mod = require("PIL.Image", stage=stage)
+    return image_mod.fromarray(frame)
 
 
 def torch_dtype(name: str) -> Any:
@@ -157,6 +167,17 @@ def load_pretrained(cls: Any, config: ModelConfig, *, stage: str, **kwargs: Any)
             f"{cls.__name__}.from_pretrained failed: {text.splitlines()[0] if text else e!r}. "
             f"{hint}"
         ) from e
+
+
+def load_checked(
+    module: str, name: str, config: ModelConfig, *, stage: str, gib: tuple[float, float],
+    **kwargs: Any,
+) -> Any:
+    """``module.name.from_pretrained`` after the GPU check: ``gib`` is (total, largest
+    component) of the bf16 weights (:func:`resident_gib` for the chosen offload)."""
+    check_gpu_memory(config, resident_gib(*gib, config.offload), stage=stage)
+    cls = require_class(module, name, stage=stage)
+    return load_pretrained(cls, config, stage=stage, **kwargs)
 
 
 def resident_gib(total_gib: float, largest_gib: float, offload: str) -> float:
@@ -241,3 +262,16 @@ def free_memory() -> None:
         return
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
+
+
+def single(batch: BatchFn) -> StageFn:
+    """The one-sample ``run`` of a stage's ``run_batch`` (its failure raised)."""
+
+    def run(inputs: SampleInputs, config: Any, model: Any) -> Mapping[str, bytes]:
+        (out,) = batch([inputs], config, model)
+        if isinstance(out, BaseException):
+            raise out
+        return out
+
+    run.__doc__ = batch.__doc__
+    return run

@@ -22,17 +22,14 @@ from typing import Any, Final
 
 import numpy as np
 
-from sparkle_data.readers.image import encode_png, read_png
+from sparkle_data.readers.image import encode_png
 from sparkle_data.regen.models.common import (
     ModelConfig,
     cached_model,
-    check_gpu_memory,
+    load_checked,
     load_key,
-    load_pretrained,
     place_pipeline,
     require,
-    require_class,
-    resident_gib,
 )
 from sparkle_data.regen.stage import SampleInputs
 
@@ -131,9 +128,9 @@ def load_flux(config: ModelConfig, *, stage: str) -> Any:
 
 
 def _load(config: ModelConfig, stage: str) -> Any:
-    check_gpu_memory(config, resident_gib(_TOTAL_GIB, _LARGEST_GIB, config.offload), stage=stage)
-    cls = require_class("diffusers", "Flux2KleinPipeline", stage=stage)
-    return place_pipeline(load_pretrained(cls, config, stage=stage), config)
+    pipe = load_checked("diffusers", "Flux2KleinPipeline", config, stage=stage,
+                        gib=(_TOTAL_GIB, _LARGEST_GIB))
+    return place_pipeline(pipe, config)
 
 
 def _model_size(width: int, height: int) -> tuple[int, int]:
@@ -182,42 +179,18 @@ def removal_prompt(labels: Sequence[str], template: str, prompt: str = "") -> st
     return template.format(labels="; ".join(cleaned), prompt=prompt)
 
 
-def _prompt(inputs: SampleInputs) -> str:
-    prompt = inputs.records.get("prompt")
-    if not isinstance(prompt, str) or not prompt.strip():
-        raise ValueError(
-            f"Invalid prompt {prompt!r} for sample {inputs.sample_id}: the edit needs the "
-            "sample's instruction (prompts/{edit_type}_train.csv)."
-        )
-    return prompt
-
-
-def _png(data: bytes, inputs: SampleInputs, artifact: str) -> np.ndarray[Any, Any]:
-    arr: np.ndarray[Any, Any] = read_png(
-        data, name=f"<{artifact}>", sample_id=inputs.sample_id
-    )
-    return arr
-
-
 def run_edit(inputs: SampleInputs, config: Any, model: Any) -> Mapping[str, bytes]:
     """Stage ``edited_frame0``: ``source_frame0`` + instruction -> edited PNG."""
     model = load_flux(config, stage="edited_frame0")
-    frame = _png(inputs.need("source_frame0"), inputs, "source_frame0")
-    prompt = config.prompt_template.format(prompt=_prompt(inputs))
+    frame = inputs.frame("source_frame0")
+    prompt = config.prompt_template.format(prompt=inputs.instruction())
     return {"edited_frame0": encode_png(edit_frame(model, frame, prompt, config))}
 
 
 def run_remove(inputs: SampleInputs, config: Any, model: Any) -> Mapping[str, bytes]:
     """Stage ``edited_frame0_foreground_removed``: edited frame 0 minus the round-1 labels."""
     model = load_flux(config, stage="edited_frame0_foreground_removed")
-    frame = _png(inputs.need("edited_frame0"), inputs, "edited_frame0")
-    r1 = inputs.records.get("foreground_grounding_r1")
-    labels = r1.get("round1_labels") if isinstance(r1, Mapping) else None
-    if not isinstance(labels, list):
-        raise ValueError(
-            f"Invalid foreground_grounding_r1 record {r1!r} for sample {inputs.sample_id}: "
-            "needs a round1_labels list."
-        )
+    frame = inputs.frame("edited_frame0")
     prompt_text = inputs.records.get("prompt")
-    text = removal_prompt(labels, config.prompt_template, str(prompt_text or ""))
+    text = removal_prompt(inputs.round1_labels(), config.prompt_template, str(prompt_text or ""))
     return {"edited_frame0_foreground_removed": encode_png(edit_frame(model, frame, text, config))}

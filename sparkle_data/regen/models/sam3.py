@@ -34,12 +34,9 @@ from sparkle_data.regen.frames import box_to_pixels
 from sparkle_data.regen.models.common import (
     ModelConfig,
     cached_model,
-    check_gpu_memory,
+    load_checked,
     load_key,
-    load_pretrained,
     require,
-    require_class,
-    resident_gib,
     torch_dtype,
 )
 from sparkle_data.regen.stage import SampleInputs
@@ -90,9 +87,8 @@ def load_sam3(config: Sam3MaskConfig, *, stage: str = "source_video_mask") -> An
 
 
 def _load(config: Sam3MaskConfig, stage: str) -> Any:
-    check_gpu_memory(config, resident_gib(_TOTAL_GIB, _TOTAL_GIB, config.offload), stage=stage)
-    cls = require_class("transformers", "Sam3TrackerVideoModel", stage=stage)
-    model = load_pretrained(cls, config, stage=stage)
+    model = load_checked("transformers", "Sam3TrackerVideoModel", config, stage=stage,
+                         gib=(_TOTAL_GIB, _TOTAL_GIB))
     return model.to(config.device).eval()
 
 

@@ -28,20 +28,17 @@ from typing import Any, Final
 import numpy as np
 
 from sparkle_data.layout import FPS
-from sparkle_data.readers.image import read_png
 from sparkle_data.readers.video import probe_video
 from sparkle_data.regen.config import X264_PRESETS
 from sparkle_data.regen.media import encode_mp4
 from sparkle_data.regen.models.common import (
     ModelConfig,
     cached_model,
-    check_gpu_memory,
+    load_checked,
     load_key,
-    load_pretrained,
     place_pipeline,
     require,
     require_class,
-    resident_gib,
 )
 from sparkle_data.regen.stage import SampleInputs
 
@@ -181,10 +178,9 @@ def load_wan(config: WanConfig, *, stage: str) -> Any:
 
 
 def _load(config: WanConfig, stage: str) -> Any:
-    check_gpu_memory(config, resident_gib(_TOTAL_GIB, _LARGEST_GIB, config.offload), stage=stage)
     require("ftfy", stage=stage)  # the pipeline's prompt cleaning
-    cls = require_class("diffusers", "WanImageToVideoPipeline", stage=stage)
-    pipe = load_pretrained(cls, config, stage=stage, scheduler=lightx2v_scheduler(config))
+    pipe = load_checked("diffusers", "WanImageToVideoPipeline", config, stage=stage,
+                        gib=(_TOTAL_GIB, _LARGEST_GIB), scheduler=lightx2v_scheduler(config))
     if pipe.config.boundary_ratio is None or getattr(pipe, "transformer_2", None) is None:
         raise ValueError(
             f"Invalid {stage}.model {config.model!r}: not a two-expert Wan2.2 checkpoint "
@@ -238,11 +234,7 @@ def _resize(video: np.ndarray[Any, Any], width: int, height: int) -> np.ndarray[
 def run_background(inputs: SampleInputs, config: Any, model: Any) -> Mapping[str, bytes]:
     """Stage ``edited_background_video``: the clean frame 0 animated, at the source size."""
     model = load_wan(config, stage="edited_background_video")
-    frame: np.ndarray[Any, Any] = read_png(
-        inputs.need("edited_frame0_foreground_removed"),
-        name="<edited_frame0_foreground_removed>",
-        sample_id=inputs.sample_id,
-    )
+    frame = inputs.frame("edited_frame0_foreground_removed")
     info = probe_video(inputs.need("source_video"), sample_id=inputs.sample_id)
     prompt = inputs.records.get("prompt")
     if not isinstance(prompt, str):
