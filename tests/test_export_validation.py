@@ -269,12 +269,38 @@ def test_subset_skip_corrupt_works_for_every_format(
 
     truncate_after_moov(root, tmp_path)
     out = tmp_path / fmt
-    argv = [
-        "subset", str(root), "--preset", "none", "--format", fmt, "--out", str(out), "--quiet"
-    ]
+    argv = ["subset", str(root), "--preset", "none", "--format", fmt, "--out", str(out), "--quiet"]
     assert main(argv) == 1
     assert LOOSE in capsys.readouterr().err
     assert main([*argv, "--skip-corrupt"]) == 0
     assert LOOSE not in exported_ids(out)
     manifest = json.loads((out / MANIFEST_NAME).read_text())
     assert [d["id"] for d in manifest["summary"]["dropped"]] == [LOOSE]
+
+
+def test_hub_card_describes_the_samples_kept(root: Path, tmp_path: Path) -> None:
+    from sparkle_data.export._resume import read_manifest, verify_files
+    from sparkle_data.export._writer import FileDigest
+    from sparkle_data.export.hub import CARD_NAME, dataset_card
+    from sparkle_data.export.wds import JSON_FIELD, WDS_FIELDS
+    from sparkle_data.filters import ids_sha256
+
+    zero_png(root, tmp_path)
+    catalog, ids = catalog_ids(root)
+    out = tmp_path / "hub"
+    kw: dict[str, Any] = {"format": "wds", "artifacts": ("source_frame0",), "progress": False}
+    report = export_hub(catalog, ids, out, on_error="skip", **kw)
+    kept = [sid for sid in ids if sid != LOOSE]
+    card = (out / CARD_NAME).read_text()
+    assert ids_sha256(kept) in card
+    assert ids_sha256(ids) not in card
+    fields = [JSON_FIELD, WDS_FIELDS["source_frame0"]]
+    assert card == dataset_card("wds", kept, source=catalog.root, fields=fields)
+    manifest = read_manifest(out)
+    assert manifest is not None
+    digests = {k: FileDigest.from_json(v) for k, v in manifest["files"].items()}
+    assert not verify_files(out, digests, verify="sha256", workers=1)  # export.json agrees
+    assert report.bytes == sum(d.size for d in digests.values())
+    again = export_hub(catalog, ids, out, on_error="skip", **kw)  # resumes, nothing written
+    assert again.written == 0
+    assert (out / CARD_NAME).read_text() == card
