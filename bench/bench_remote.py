@@ -7,12 +7,18 @@ and a "CDN" serving the bytes, each behind a TCP proxy that delays every chunk b
 ``--latency`` seconds in each direction (and a new connection by one round trip). Measured in
 the same run, against the same tree read locally (DataLoader with 2 workers):
 
-* pairs/s of ``SparkleDataset`` remote (read-ahead on: the default) vs local, and remote with
-  read-ahead off;
+* pairs/s of ``SparkleDataset`` remote (read-ahead on: the default) vs local, remote with
+  read-ahead off, and remote with read-ahead that does not coalesce (one request per
+  member, as before coalescing); the CDN's GETs and connections of one remote epoch;
 * the same through ``hf.load_dataset(..., streaming=True, decode=True)``;
 * the index-free full pass (``SparkleFullPass``) remote vs local, bytes read vs needed;
 * start-up (construction) seconds and requests, cold cache, with and without a published
   index at ``indexes/sparkle.sparkle-index``.
+
+``--preset scale`` measures start-up only, on a full-corpus-sized tree (140,000 ids, 200+
+shards of tiny members, ``sparkle_data.testing.scale``) behind the same latency and redirect:
+seconds and requests (Hub + CDN) to the first sample (catalog built, both videos of the first
+id read), with a published index, without one (cold: every shard's headers), and warm.
 
 Results go to ``bench/results/remote.json``, one entry per preset (``tiny``, ``real``:
 synthetic 1280x720 clips; ``--quick`` entries are suffixed ``_quick``). Ratios are what
@@ -37,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent))  # this checkout's sparkle_data
 
 from _machine import machine_info
 
@@ -137,7 +144,10 @@ def main() -> None:
     parser.add_argument(
         "--samples", type=int, default=48, help="corpus samples per theme (--quick: 8)"
     )
-    parser.add_argument("--preset", default="tiny", choices=["tiny", "real"])
+    parser.add_argument("--preset", default="tiny", choices=["tiny", "real", "scale"])
+    parser.add_argument(
+        "--ids", type=int, default=140_000, help="--preset scale: corpus ids (default 140000)"
+    )
     parser.add_argument(
         "--shard-size",
         type=int,
@@ -146,10 +156,18 @@ def main() -> None:
         "weigh far more on small shards)",
     )
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--label",
+        default=None,
+        help="key of this run in the results file (default: the preset, '_quick' added)",
+    )
     args = parser.parse_args()
+    if args.preset == "scale":
+        save(args, scale_startup(args.ids // (10 if args.quick else 1), args.latency))
+        return
     samples = 8 if args.quick else args.samples
 
-    from sparkle_data.dataset import SparkleDataset, SparkleFullPass
+    from sparkle_data.dataset import ReadAhead, SparkleDataset, SparkleFullPass
     from sparkle_data.io.fs import glob, join
     from sparkle_data.io.index import build_indexes, write_indexes
     from sparkle_data.testing import make_sample_tree
@@ -208,10 +226,15 @@ def main() -> None:
                 "cdn_connections": cdn_proxy.connections - before,
             }
             plain, _ = pairs_per_s(lambda: SparkleDataset(url, **kw, read_ahead=False))
+            # read-ahead as before coalescing: one request per member, 16 samples ahead
+            one_each = ReadAhead(samples=16, max_gap=0, max_request=1)
+            uncoalesced, _ = pairs_per_s(lambda: SparkleDataset(url, **kw, read_ahead=one_each))
             results["remote_pairs_per_s"] = remote
             results["remote_no_read_ahead_pairs_per_s"] = plain
+            results["remote_uncoalesced_pairs_per_s"] = uncoalesced
             results["ratio_remote_vs_local"] = remote / local
             results["ratio_remote_no_read_ahead_vs_local"] = plain / local
+            results["ratio_remote_uncoalesced_vs_local"] = uncoalesced / local
             if "--quick" not in sys.argv:  # a second remote run: how much the ratio moves
                 again, _ = pairs_per_s(lambda: ds)
                 results["ratio_remote_vs_local_rerun"] = again / local
@@ -283,12 +306,92 @@ def main() -> None:
             results["remote_checksums_pairs_per_s"] = with_crc
             results["ratio_remote_checksums_vs_local"] = with_crc / local
             results["ratio_checksums_vs_no_checksums"] = with_crc / indexed
+    save(args, results)
+
+
+def scale_startup(ids: int, latency: float) -> dict[str, Any]:
+    """Seconds and requests to the first sample of a corpus-sized root (see the module doc)."""
+    from sparkle_data.catalog import build_catalog
+    from sparkle_data.hf import publish_indexes
+    from sparkle_data.testing.scale import make_scale_tree
+
+    videos = ("source_video", "edited_video")
+    results: dict[str, Any] = {"machine": machine_info(), "latency_one_way_s": latency}
+    with tempfile.TemporaryDirectory() as tmp:
+        cache = Path(tmp) / "cache"
+        os.environ["SPARKLE_DATA_CACHE"] = str(cache)
+        tree = make_scale_tree(Path(tmp) / "tree", ids=ids, shards=20)
+        results.update(ids=tree.ids, shards=tree.shards)
+
+        def first_sample(url: str, hub: Any, cdn: Any, **options: Any) -> dict[str, Any]:
+            hub.reset()
+            cdn.reset()
+            t0 = time.perf_counter()
+            catalog = build_catalog(url, artifacts=videos, **options)
+            for artifact in videos:
+                assert catalog.read_bytes(tree.first_id, artifact) == b"\x01"
+            csv = sum(1 for r in hub.requests if "prompts/" in str(r.path))
+            return {
+                "seconds": time.perf_counter() - t0,
+                "requests": hub.count() + cdn.count(),
+                "hub_requests": hub.count(),
+                "prompt_csv_requests_at_hub": csv,
+                "rows": len(catalog),
+            }
+
+        with hub_and_cdn(tree.root, latency) as (url, hub, cdn, _):
+            results["no_index_cold"] = first_sample(url, hub, cdn, max_workers=32)
+            results["no_index_warm"] = first_sample(url, hub, cdn)
+        index = tree.root / "indexes" / "sparkle.sparkle-index"
+        (tree.root / "indexes").mkdir(exist_ok=True)
+        publish_indexes(tree.root, index, progress=False)
+        shutil.rmtree(cache, ignore_errors=True)
+        with hub_and_cdn(tree.root, latency) as (url, hub, cdn, _):
+            results["published_index_cold"] = first_sample(url, hub, cdn)
+            results["published_index_warm"] = first_sample(url, hub, cdn)
+
+        # the same through hf:// against the fake Hub (tree API listing, a 302 to its CDN per
+        # LFS file); latency as a sleep of one round trip before every answer of every kind
+        from sparkle_data.testing.hub import FakeHub, HubFaults, serve_fake_hub
+
+        def hf_first_sample(published: bool, **options: Any) -> dict[str, Any]:
+            faults = HubFaults(latency=2 * latency, kinds=("*",))
+            hub = FakeHub.from_directory(tree.root, redirect_lfs=True, faults=faults)
+            if not published:
+                hub.commit("stdKonjac/Sparkle", {}, delete=["indexes/sparkle.sparkle-index"])
+            out: dict[str, Any] = {}
+            with serve_fake_hub(hub):
+                for run in ("cold", "warm"):
+                    hub.reset()
+                    t0 = time.perf_counter()
+                    catalog = build_catalog(
+                        "hf://datasets/stdKonjac/Sparkle", artifacts=videos, **options
+                    )
+                    for artifact in videos:
+                        assert catalog.read_bytes(tree.first_id, artifact) == b"\x01"
+                    csv = sum(1 for r in hub.requests if "prompts/" in str(r.file))
+                    out[run] = {
+                        "seconds": time.perf_counter() - t0,
+                        "requests": hub.count(),
+                        "prompt_csv_requests": csv,
+                        "rows": len(catalog),
+                    }
+            return out
+
+        shutil.rmtree(cache, ignore_errors=True)
+        results["hf_published_index"] = hf_first_sample(True)
+        shutil.rmtree(cache, ignore_errors=True)
+        results["hf_no_index"] = hf_first_sample(False, max_workers=32)
+    return results
+
+
+def save(args: argparse.Namespace, results: dict[str, Any]) -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     merged: dict[str, Any] = {}
     if args.out.exists():  # one entry per preset (and --quick), the others kept
         with contextlib.suppress(ValueError):
             merged = json.loads(args.out.read_text())
-    key = args.preset + ("_quick" if args.quick else "")
+    key = args.label or args.preset + ("_quick" if args.quick else "")
     merged = {k: v for k, v in merged.items() if isinstance(v, dict) and "machine" in v}
     merged[key] = results
     args.out.write_text(json.dumps(merged, indent=2) + "\n")

@@ -66,3 +66,81 @@ def test_a_pass_that_skips_everything_warns_without_workers(sample_tree: object)
         with pytest.warns(SparkleSkipWarning, match="every sample of this pass was skipped"):
             assert list(ds) == []
         assert ds.report.total == len(ds.ids)
+
+
+def test_per_worker_budget_warns_in_the_main_process_naming_each_worker(
+    sample_tree: object,
+) -> None:
+    from sparkle_data.dataset import SparkleDataset
+    from sparkle_data.errors import SkipBudgetWarning
+
+    root = sample_tree.root  # type: ignore[attr-defined]
+    with serve_directory(root) as server:
+        ds = SparkleDataset(
+            server.url(),
+            fields=["source_video"],
+            edit_types=["location"],
+            on_error="skip",
+            retry=FAST,
+            max_worker_skips=1,
+            max_total_skips=1000,  # not exceeded: only the per-worker budget speaks
+        )
+        n = len(ds.ids)
+        assert n >= 4
+        server.faults = Faults(fail_first=-1)
+        loader = torch.utils.data.DataLoader(ds, batch_size=None, num_workers=2)
+        with warnings.catch_warnings(record=True):
+            assert list(loader) == []  # budgets warn, the epoch is not stopped
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            report = ds.report
+        budget = [w for w in caught if issubclass(w.category, SkipBudgetWarning)]
+        texts = sorted(str(w.message) for w in budget)
+        assert len(budget) == 2, texts  # one per worker, none for the total
+        assert "rank0-worker0" in texts[0]
+        assert "rank0-worker1" in texts[1]
+        assert all("max_worker_skips=1" in t for t in texts)
+        assert issubclass(SkipBudgetWarning, SparkleSkipWarning)
+        assert report.total == n
+        assert ds.state_dict()["skips"]["total"] == n  # the merged report, in state_dict
+
+
+def test_per_worker_budget_without_workers_warns_during_the_pass(sample_tree: object) -> None:
+    from sparkle_data.dataset import SparkleDataset
+    from sparkle_data.errors import SkipBudgetWarning
+
+    root = sample_tree.root  # type: ignore[attr-defined]
+    with serve_directory(root) as server:
+        ds = SparkleDataset(
+            server.url(), fields=["source_video"], edit_types=["season"], on_error="skip",
+            retry=FAST, max_worker_skips=0,
+        )
+        server.faults = Faults(fail_first=-1)
+        with pytest.warns(SkipBudgetWarning, match="the main process.*max_worker_skips=0"):
+            assert list(ds) == []
+        assert ds.report.total == len(ds.ids)
+
+
+def test_max_skips_stays_the_hard_limit(sample_tree: object) -> None:
+    from sparkle_data.dataset import SparkleDataset
+    from sparkle_data.errors import RemoteError
+
+    root = sample_tree.root  # type: ignore[attr-defined]
+    with serve_directory(root) as server:
+        ds = SparkleDataset(
+            server.url(), fields=["source_video"], edit_types=["season"], on_error="skip",
+            retry=FAST, max_skips=1, max_worker_skips=5,
+        )
+        server.faults = Faults(fail_first=-1)
+        with pytest.raises(RemoteError, match="skip budget exhausted: max_skips=1"):
+            list(ds)
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, True])
+def test_budgets_are_validated(bad: object) -> None:
+    from sparkle_data.dataset.skips import SharedSkips
+
+    with pytest.raises(ValueError, match="max_worker_skips"):
+        SharedSkips(max_worker_skips=bad)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="max_total_skips"):
+        SharedSkips(max_total_skips=bad)  # type: ignore[arg-type]

@@ -54,7 +54,7 @@ if TYPE_CHECKING:
     import pandas as pd
     from fsspec.spec import AbstractFileSystem
 
-__all__ = ["METADATA_COLUMNS", "PIPELINE_ORDER", "SCORE_COLUMNS", "build_table"]
+__all__ = ["METADATA_COLUMNS", "PIPELINE_ORDER", "SCORE_COLUMNS", "UNATTRIBUTED", "build_table"]
 
 METADATA_COLUMNS: Final[tuple[str, ...]] = ("chosen_keyword", "subtheme", "scene", "original_scene")
 """The metadata columns besides ``prompt``."""
@@ -93,8 +93,12 @@ _BOX_AREAS: Final = ("max_box_area", "mean_box_area")
 """The box-area columns of the grounding summary (float64, NaN when nothing is localised)."""
 
 
+_SMALL_FILE_READ: Final = 64 << 20
+"""CSV and record files up to this size are fetched by one request (not 1 MiB blocks)."""
+
+
 def _open(fs: AbstractFileSystem, base: str, rel: str) -> Any:
-    return sfs.open_binary(sfs.join(base, rel), fs=fs)
+    return sfs.open_binary(sfs.join(base, rel), fs=fs, block_size=_SMALL_FILE_READ)
 
 
 def _record_table(
@@ -230,9 +234,18 @@ _REPAIRED: Final = frozenset({"bbox_clamped", "bbox_unusable"})
 set to "not localised"): counted, but the sample stays usable."""
 
 
+UNATTRIBUTED: Final = "unattributed_record_line"
+"""The skip reason of a broken line or row that names no sample (invalid JSON or UTF-8
+before its id, a missing or malformed id): counted, with its file and line, against
+``max_skips``; no sample is marked by it."""
+_OWN_REASON: Final = frozenset({"line_too_long"})
+"""Reasons of lines that name no sample but keep their own, more precise reason."""
+
+
 class _MarkingReport(SkipReport):
     """Hands every skip to ``inner`` (which raises when strict or over budget) and remembers
-    the first reason per sample id the error names, for lines and rows that were dropped."""
+    the first reason per sample id the error names, for lines and rows that were dropped.
+    A line that names no sample is handed on as :data:`UNATTRIBUTED`."""
 
     def __init__(self, inner: SkipReport) -> None:
         super().__init__(on_error=inner.on_error)
@@ -240,6 +253,8 @@ class _MarkingReport(SkipReport):
         self.marks: dict[str, str] = {}
 
     def handle(self, error: SparkleError, reason: str | None = None) -> None:
+        if error.sample_id is None and error.line is not None and reason not in _OWN_REASON:
+            reason = UNATTRIBUTED
         self.inner.handle(error, reason)
         if error.sample_id is not None and reason not in _REPAIRED:
             self.marks.setdefault(str(error.sample_id), reason or type(error).__name__)

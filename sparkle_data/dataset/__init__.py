@@ -60,6 +60,4 @@ __all__ = [
     "stable_seed",
 ]
 
-
-if not TYPE_CHECKING:  # mypy sees the imports above, and no catch-all __getattr__
-    __getattr__, __dir__ = lazy_exports(__name__, _HOME)
+lazy_exports(__name__, _HOME)

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.distributed as dist
@@ -13,8 +12,7 @@ from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
 from sparkle_data.catalog.groups import group_ids
 from sparkle_data.catalog.model import Catalog, build_catalog
-from sparkle_data.catalog.select import Predicate, select_ids
-from sparkle_data.dataset.fields import DEFAULT_FIELDS, FILE_FIELDS, check_fields
+from sparkle_data.dataset.args import SampleArgs, SampleKeywords
 from sparkle_data.dataset.order import (
     STATE_VERSION,
     RankBalance,
@@ -25,41 +23,16 @@ from sparkle_data.dataset.order import (
     slot_positions,
 )
 from sparkle_data.dataset.readahead import ReadAhead, open_read_ahead
-from sparkle_data.dataset.sample import Output, SampleLoader
 from sparkle_data.dataset.skips import SharedSkips
 from sparkle_data.errors import SparkleError
 from sparkle_data.io.retry import RetryPolicy
-from sparkle_data.policy import OnError, SkipReport
-from sparkle_data.readers.limits import DEFAULT_MAX_DECODED_BYTES
-from sparkle_data.sampling import (
-    BoxFrames,
-    DecodeOptions,
-    FrameMismatch,
-    FrameSampler,
-    Resize,
-    SampleFiles,
-)
+from sparkle_data.policy import SkipReport
+from sparkle_data.sampling import SampleFiles
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ["SparkleDataset", "SparkleMapDataset"]
-
-
-@dataclass(frozen=True)
-class _Selection:
-    """Which samples (applied to the catalog before any byte is read)."""
-
-    edit_types: Sequence[str] | None
-    ids: Sequence[str] | None
-    where: Predicate | None
-    index_file: str | None
-    retry: RetryPolicy | None = None
-
-
-def _artifacts(fields: Sequence[str]) -> tuple[str, ...]:
-    """The artifacts whose shards the fields read (boxes map through the source video)."""
-    arts = [f for f in fields if f in FILE_FIELDS]
-    if "boxes" in fields and "source_video" not in arts:
-        arts.insert(0, "source_video")
-    return tuple(arts)
 
 
 def _process_group() -> tuple[int, int] | None:
@@ -84,31 +57,30 @@ class _Base:
     def __init__(
         self,
         source: str | os.PathLike[str] | Catalog,
-        fields: Sequence[str],
-        selection: _Selection,
-        options: DecodeOptions,
-        report: SkipReport,
+        args: SampleArgs,
+        *,
+        index_file: str | None,
+        retry: RetryPolicy | None,
     ) -> None:
-        self.fields = check_fields(fields)
-        sel = selection
+        self.fields = args.checked_fields
+        report = args.skip_report()
         catalog = (
             source
             if isinstance(source, Catalog)
             else build_catalog(
                 source,
-                edit_types=sel.edit_types,
-                artifacts=_artifacts(self.fields),
-                index_file=sel.index_file,
+                edit_types=args.edit_types,
+                artifacts=args.artifacts(),
+                index_file=index_file,
                 report=report,
-                retry=sel.retry,
+                retry=retry,
             )
         )
         self.catalog = catalog
-        self.ids = select_ids(catalog, edit_types=sel.edit_types, ids=sel.ids, where=sel.where)
-        self.options = options
+        self.ids = args.select(catalog)
+        self.loader = args.loader(catalog, self.ids)
+        self.options = self.loader.options
         """The decoding arguments (``frames``, ``resize``, ...), validated once."""
-        self.loader = SampleLoader(catalog, self.fields, options)
-        self.loader.prepare(self.ids)
         self.report = report
         # The epoch lives in shared memory, so that set_epoch() in the training process also
         # reaches persistent DataLoader workers (they keep their copy of the dataset).
@@ -152,10 +124,12 @@ class SparkleDataset(_Base, IterableDataset[dict[str, Any]]):
     ``torchdata.stateful_dataloader.StatefulDataLoader`` or without workers.
 
     A sample whose field is missing or corrupt raises; with ``on_error="skip"`` it is
-    skipped and counted, bounded by ``max_skips`` per worker; :attr:`report` in the main
-    process (and ``state_dict()["skips"]``) merges the reports of every DataLoader worker
-    (``dataset/skips.py``), warns once the workers together skipped more than
-    ``max_total_skips``, and a worker whose whole pass was skipped warns too. The same
+    skipped and counted. :attr:`report` in the main process (and ``state_dict()["skips"]``)
+    merges the reports of every DataLoader worker (``dataset/skips.py``). Two budgets warn
+    (:class:`~sparkle_data.errors.SkipBudgetWarning`) and go on: ``max_worker_skips``, the
+    skips of one worker, and ``max_total_skips``, those of all workers together; a worker
+    whose whole pass was skipped warns too. ``max_skips`` is the hard limit: one skip more
+    than it, in one worker, raises the error that caused it. The same
     policy and report apply while the catalog of a root is built: a bad record line, CSV row
     or damaged shard then costs only the samples it holds (``docs/reliability.md``).
     ``max_decoded_bytes`` bounds what one field of one sample may decode to (default 1 GiB).
@@ -165,41 +139,34 @@ class SparkleDataset(_Base, IterableDataset[dict[str, Any]]):
     ``read_ahead`` fetches the members of each worker's next samples in a few threads
     while the current one decodes (bounded bytes; :class:`~sparkle_data.dataset.ReadAhead`):
     ``None`` turns it on for remote roots only, ``True``/``False`` force it.
+
+    The selection, decoding and error keywords (``fields``, ``edit_types``, ``ids``,
+    ``where``, ``frames``, ``resize``, ``frame_mismatch``, ``box_frames``, ``output``,
+    ``max_decoded_bytes``, ``on_error``, ``max_skips``) are shared by every Sparkle dataset:
+    :class:`~sparkle_data.dataset.args.SampleKeywords`, defaults in
+    :class:`~sparkle_data.dataset.args.SampleArgs`.
     """
 
     def __init__(
         self,
         source: str | os.PathLike[str] | Catalog,
         *,
-        fields: Sequence[str] = DEFAULT_FIELDS,
-        edit_types: Sequence[str] | None = None,
-        ids: Sequence[str] | None = None,
-        where: Predicate | None = None,
-        frames: FrameSampler | None = None,
-        resize: Resize | None = None,
-        frame_mismatch: FrameMismatch = "error",
-        box_frames: BoxFrames = "exact",
-        output: Output = "torch",
         shuffle: bool = False,
         seed: int = 0,
         buffer_size: int = 256,
         balance: RankBalance = "pad",
-        on_error: OnError = "error",
-        max_skips: int | None = None,
         index_file: str | None = None,
-        max_decoded_bytes: int | None = DEFAULT_MAX_DECODED_BYTES,
         read_ahead: ReadAhead | bool | None = None,
         retry: RetryPolicy | None = None,
         max_total_skips: int | None = None,
+        max_worker_skips: int | None = None,
+        **sample: Unpack[SampleKeywords],
     ) -> None:
-        self._skips = SharedSkips(max_total_skips=max_total_skips)
-        super().__init__(
-            source,
-            fields,
-            _Selection(edit_types, ids, where, index_file, retry),
-            DecodeOptions(frames, resize, frame_mismatch, box_frames, output, max_decoded_bytes),
-            SkipReport(on_error=on_error, max_skips=max_skips),
+        self._skips = SharedSkips(
+            max_total_skips=max_total_skips, max_worker_skips=max_worker_skips
         )
+        args = SampleArgs.of("SparkleDataset", sample)
+        super().__init__(source, args, index_file=index_file, retry=retry)
         self.read_ahead = read_ahead
         self.shuffle = shuffle
         self.seed = int(seed)
@@ -234,9 +201,11 @@ class SparkleDataset(_Base, IterableDataset[dict[str, Any]]):
         self.__dict__["_own_report"] = value
 
     def _publish_skips(self, slot: Slot) -> None:
+        own: SkipReport = self.__dict__["_own_report"]
         if get_worker_info() is not None:
-            own: SkipReport = self.__dict__["_own_report"]
             self._skips.publish(own, slot=f"rank{slot.rank}-worker{slot.worker}")
+        else:
+            self._skips.check_worker(own, slot="the main process")
 
     def __len__(self) -> int:
         """Samples this rank sees per epoch (all workers together)."""
@@ -355,7 +324,9 @@ class SparkleDataset(_Base, IterableDataset[dict[str, Any]]):
 class SparkleMapDataset(_Base, Dataset[dict[str, Any]]):
     """Random access to Sparkle samples: ``ds[i]`` loads the ``i``-th selected id.
 
-    Same options as :class:`SparkleDataset` for selection and decoding; use a sampler
+    Same keywords as :class:`SparkleDataset` for selection, decoding and errors
+    (:class:`~sparkle_data.dataset.args.SampleKeywords`), and ``index_file``/``retry``; use a
+    sampler
     (``DistributedSampler``, ``BucketBatchSampler``) for order and sharding. ``epoch`` (for
     random frame windows) is set with :meth:`set_epoch`.
     """
@@ -364,28 +335,12 @@ class SparkleMapDataset(_Base, Dataset[dict[str, Any]]):
         self,
         source: str | os.PathLike[str] | Catalog,
         *,
-        fields: Sequence[str] = DEFAULT_FIELDS,
-        edit_types: Sequence[str] | None = None,
-        ids: Sequence[str] | None = None,
-        where: Predicate | None = None,
-        frames: FrameSampler | None = None,
-        resize: Resize | None = None,
-        frame_mismatch: FrameMismatch = "error",
-        box_frames: BoxFrames = "exact",
-        output: Output = "torch",
-        on_error: OnError = "error",
-        max_skips: int | None = None,
         index_file: str | None = None,
-        max_decoded_bytes: int | None = DEFAULT_MAX_DECODED_BYTES,
         retry: RetryPolicy | None = None,
+        **sample: Unpack[SampleKeywords],
     ) -> None:
-        super().__init__(
-            source,
-            fields,
-            _Selection(edit_types, ids, where, index_file, retry),
-            DecodeOptions(frames, resize, frame_mismatch, box_frames, output, max_decoded_bytes),
-            SkipReport(on_error=on_error, max_skips=max_skips),
-        )
+        args = SampleArgs.of("SparkleMapDataset", sample)
+        super().__init__(source, args, index_file=index_file, retry=retry)
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:

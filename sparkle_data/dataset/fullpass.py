@@ -41,16 +41,14 @@ import warnings
 from collections.abc import Generator, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import torch.distributed as dist
 from torch.utils.data import IterableDataset, get_worker_info
 
 from sparkle_data.catalog.model import Catalog, build_catalog
-from sparkle_data.catalog.select import Predicate, select_ids
+from sparkle_data.dataset.args import SampleArgs, SampleKeywords
 from sparkle_data.dataset.core import SparkleDataset
-from sparkle_data.dataset.fields import DEFAULT_FIELDS, check_fields
-from sparkle_data.dataset.sample import Output, SampleLoader
 from sparkle_data.dataset.stream import (
     JoinBuffer,
     ShardRead,
@@ -69,9 +67,9 @@ from sparkle_data.io.rangefile import RangeFile
 from sparkle_data.io.safetar import iter_tar_members
 from sparkle_data.io.source import FileObjectSource, read_range
 from sparkle_data.layout import ARTIFACTS, member_name, parse_member_name, parse_sample_id
-from sparkle_data.policy import OnError, SkipReport
-from sparkle_data.readers.limits import DEFAULT_MAX_DECODED_BYTES
-from sparkle_data.sampling import BoxFrames, DecodeOptions, FrameMismatch, FrameSampler, Resize
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ["FullPassStats", "FullPassWarning", "SparkleFullPass"]
 
@@ -149,8 +147,10 @@ def _slot() -> tuple[int, int]:
 class SparkleFullPass(IterableDataset[dict[str, Any]]):
     """One pass over whole themes read shard by shard, without an index (module docstring).
 
-    Same selection and decoding arguments as :class:`~sparkle_data.dataset.SparkleDataset`
-    (``where``/``ids`` filter which samples are yielded; their shards are still read whole).
+    Same selection, decoding and error keywords as
+    :class:`~sparkle_data.dataset.SparkleDataset`
+    (:class:`~sparkle_data.dataset.args.SampleKeywords`; ``where``/``ids`` filter which
+    samples are yielded; their shards are still read whole).
     ``join_buffer`` bounds the incomplete samples held while pairing; ``block_size`` is the
     size of each sequential ranged read. After the pass, :attr:`stats` (per process) and
     :meth:`indexed` (a ``SparkleDataset`` over the indexes the pass cached).
@@ -160,34 +160,24 @@ class SparkleFullPass(IterableDataset[dict[str, Any]]):
         self,
         source: str | os.PathLike[str] | Catalog,
         *,
-        fields: Sequence[str] = DEFAULT_FIELDS,
-        edit_types: Sequence[str] | None = None,
-        ids: Sequence[str] | None = None,
-        where: Predicate | None = None,
-        frames: FrameSampler | None = None,
-        resize: Resize | None = None,
-        frame_mismatch: FrameMismatch = "error",
-        box_frames: BoxFrames = "exact",
-        output: Output = "torch",
         shuffle: bool = False,
         seed: int = 0,
         join_buffer: int = 64,
         block_size: int = 4 << 20,
         cache: bool = True,
         cache_dir: str | os.PathLike[str] | None = None,
-        on_error: OnError = "error",
-        max_skips: int | None = None,
-        max_decoded_bytes: int | None = DEFAULT_MAX_DECODED_BYTES,
         max_workers: int = 8,
+        **sample: Unpack[SampleKeywords],
     ) -> None:
         if join_buffer < 1:
             raise ValueError(f"Invalid join_buffer {join_buffer!r}: must be >= 1.")
-        self.fields = check_fields(fields)
-        self.report = SkipReport(on_error=on_error, max_skips=max_skips)
+        args = SampleArgs.of("SparkleFullPass", sample)
+        self.fields = args.checked_fields
+        self.report = args.skip_report()
         self.artifacts = tuple(f for f in self.fields if f in ARTIFACTS)
         if not self.artifacts:
             raise ValueError(
-                f"Invalid fields {list(fields)!r}: a full pass reads shards, request at "
+                f"Invalid fields {list(args.fields)!r}: a full pass reads shards, request at "
                 "least one per-sample file field (e.g. 'source_video')."
             )
         self.catalog = (
@@ -195,7 +185,7 @@ class SparkleFullPass(IterableDataset[dict[str, Any]]):
             if isinstance(source, Catalog)
             else build_catalog(
                 source,
-                edit_types=edit_types,
+                edit_types=args.edit_types,
                 artifacts=self.artifacts,
                 index_shards=False,
                 cache=cache,
@@ -203,13 +193,10 @@ class SparkleFullPass(IterableDataset[dict[str, Any]]):
                 report=self.report,
             )
         )
-        self.ids = select_ids(self.catalog, edit_types=edit_types, ids=ids, where=where)
+        self.ids = args.select(self.catalog)
         self._wanted = frozenset(self.ids)
-        self.options = DecodeOptions(
-            frames, resize, frame_mismatch, box_frames, output, max_decoded_bytes
-        )
-        self.loader = SampleLoader(self.catalog, self.fields, self.options)
-        self.loader.prepare(self.ids)
+        self.loader = args.loader(self.catalog, self.ids)
+        self.options = self.loader.options
         self.shuffle = shuffle
         self.seed = int(seed)
         self.epoch = 0
@@ -217,7 +204,7 @@ class SparkleFullPass(IterableDataset[dict[str, Any]]):
         self.block_size = block_size
         self.cache = cache
         self.cache_dir = cache_dir
-        self.edit_types = edit_types
+        self.edit_types = args.edit_types
         self.stats = FullPassStats()
         themes = sorted({parse_sample_id(s).edit_type for s in self.ids})
         self._infos = self._shard_infos(themes, max_workers)

@@ -5,12 +5,24 @@ decoded. A worker knows which samples it reads next (its slice of the epoch orde
 :class:`ReadAheadFiles` fetches the shard members of the next :attr:`ReadAhead.samples`
 samples in a small thread pool while the current one decodes:
 
-* **bounded**: members fetched or in flight never exceed :attr:`ReadAhead.max_bytes` (sizes
-  come from the index before any byte is read); a member that does not fit is read when it
-  is needed, as without read-ahead;
-* **same bytes, same errors**: members are read by :meth:`Catalog.read_bytes` (one ranged
-  read, verified against the index's checksum when it has one); a failed read raises when
-  the sample asks for that member, exactly where it would have raised without read-ahead;
+* **coalesced**: the wanted members of one shard that lie close together (at most
+  :attr:`ReadAhead.max_gap` bytes apart, at most :attr:`ReadAhead.max_request` bytes in
+  all) are fetched by **one** ranged read, cut into members afterwards. Tiny members cost
+  a fraction of a request each instead of a round trip each (consecutive ids of a family
+  sit next to each other in its shards; the gaps are other workers' members, read and
+  dropped). Large members are read one request each, as before;
+* **batched**: the window is refilled when half of it has been used, so that one refill
+  covers many samples and coalesces well;
+* **bounded**: bytes fetched or in flight (gaps included) never exceed
+  :attr:`ReadAhead.max_bytes` (sizes come from the index before any byte is read); a
+  sample whose members do not fit even alone is read when it is needed, as without
+  read-ahead;
+* **same bytes, same errors**: a member read alone is read by :meth:`Catalog.read_bytes`
+  (verified against the index's checksum when it has one), and a failed read raises when
+  the sample asks for that member, exactly where it would have raised without read-ahead.
+  A member cut from a coalesced read is checked against the checksum too; when that read
+  failed or the bytes do not match, the member is read again alone by
+  :meth:`Catalog.read_bytes` (retried, verified, its errors naming the sample);
 * **off for local roots** (``read_ahead=None`` picks: on for remote roots, off for local
   ones, where a ``pread`` is cheaper than a thread hop).
 
@@ -21,14 +33,17 @@ from __future__ import annotations
 
 import io
 import threading
+import zlib
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import IO, Final
 
 from fsspec.spec import AbstractFileSystem
 
 from sparkle_data.catalog.model import Catalog
+from sparkle_data.io import fs as sfs
+from sparkle_data.io.source import read_range
 from sparkle_data.layout import ARTIFACTS
 
 __all__ = ["DEFAULT_READ_AHEAD", "ReadAhead", "ReadAheadFiles", "open_read_ahead"]
@@ -36,21 +51,29 @@ __all__ = ["DEFAULT_READ_AHEAD", "ReadAhead", "ReadAheadFiles", "open_read_ahead
 
 @dataclass(frozen=True)
 class ReadAhead:
-    """How far a worker reads ahead: samples, bytes held at most, fetching threads."""
+    """How far a worker reads ahead: samples, bytes held at most, fetching threads, and how
+    members of one shard are coalesced into one request."""
 
-    samples: int = 16
-    """Upcoming samples whose members are fetched ahead."""
+    samples: int = 32
+    """Upcoming samples whose members are fetched ahead (refilled when half is used)."""
     max_bytes: int = 256 << 20
-    """Bytes of members fetched or in flight at most (per worker)."""
+    """Bytes of members (and gaps between coalesced ones) fetched or in flight at most
+    (per worker)."""
     threads: int = 8
     """Concurrent ranged reads (per worker)."""
+    max_gap: int = 128 << 10
+    """Bytes between two wanted members of a shard read (and dropped) to fetch both in one
+    request."""
+    max_request: int = 8 << 20
+    """Bytes of one coalesced request at most (a larger member is read alone)."""
 
     def __post_init__(self) -> None:
-        for name in ("samples", "max_bytes", "threads"):
+        for name in ("samples", "max_bytes", "threads", "max_gap", "max_request"):
             value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            low = 0 if name == "max_gap" else 1
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise ValueError(
-                    f"Invalid read_ahead {name} {value!r}: must be an integer >= 1. "
+                    f"Invalid read_ahead {name} {value!r}: must be an integer >= {low}. "
                     "Pass read_ahead=False to turn read-ahead off."
                 )
 
@@ -80,11 +103,59 @@ def _is_local(fs: AbstractFileSystem) -> bool:
     return "file" in protocols or "local" in protocols
 
 
+@dataclass(frozen=True)
+class _Want:
+    """One member to fetch ahead: where it is in its shard, and its checksum."""
+
+    key: tuple[str, str]
+    position: int
+    shard: str
+    offset: int
+    size: int
+    crc32: int | None
+
+
+@dataclass
+class _Span:
+    """One ranged read of a shard, covering one or more wanted members."""
+
+    start: int
+    length: int
+    left: int
+    """Members not yet taken or dropped; the span's bytes are released at 0."""
+    alone: bool = False
+    """One member, read by :meth:`Catalog.read_bytes` (verified, errors in context)."""
+    future: Future[bytes] = field(default_factory=Future)
+
+
 @dataclass
 class _Pending:
-    position: int
-    size: int
-    future: Future[bytes]
+    want: _Want
+    span: _Span
+
+
+def _spans(wants: Sequence[_Want], config: ReadAhead) -> list[tuple[int, int, list[_Want]]]:
+    """``(start, end, members)`` runs of the wanted members of each shard: members at most
+    ``max_gap`` apart, at most ``max_request`` bytes per run; ordered by the first sample
+    each run serves (so the next sample's bytes come first)."""
+    by_shard: dict[str, list[_Want]] = {}
+    for w in wants:
+        by_shard.setdefault(w.shard, []).append(w)
+    runs: list[tuple[int, int, list[_Want]]] = []
+    for members in by_shard.values():
+        members.sort(key=lambda w: w.offset)
+        start, end, run = members[0].offset, members[0].offset + members[0].size, [members[0]]
+        for w in members[1:]:
+            stop = max(end, w.offset + w.size)
+            if w.offset - end <= config.max_gap and stop - start <= config.max_request:
+                end = stop
+                run.append(w)
+                continue
+            runs.append((start, end, run))
+            start, end, run = w.offset, w.offset + w.size, [w]
+        runs.append((start, end, run))
+    runs.sort(key=lambda r: min(w.position for w in r[2]))
+    return runs
 
 
 class ReadAheadFiles:
@@ -110,54 +181,103 @@ class ReadAheadFiles:
         self._pending: dict[tuple[str, str], _Pending] = {}
         self._next = 0
         self.held = 0
-        """Bytes fetched or in flight now."""
+        """Bytes fetched or in flight now (gaps between coalesced members included)."""
         self.peak = 0
         """Most bytes ever fetched or in flight at once (never above ``max_bytes``)."""
         self.hits = 0
         self.misses = 0
+        self.requests = 0
+        """Ranged reads sent by the read-ahead (one per coalesced run)."""
+        self.refetched = 0
+        """Members read again alone (their coalesced read failed or did not match)."""
 
     # ------------------------------------------------------------------ scheduling
     def advance(self, position: int) -> None:
-        """The sample at ``position`` is next: drop what earlier samples left unused and
-        fetch ahead up to ``position + samples`` within the byte budget."""
+        """The sample at ``position`` is next: drop what earlier samples left unused and,
+        when at most half of the window is ahead, fetch ahead up to ``position + samples``
+        within the byte budget."""
         with self._lock:
             for key, p in list(self._pending.items()):
-                if p.position < position:
+                if p.want.position < position:
                     del self._pending[key]
-                    p.future.cancel()
-                    self.held -= p.size
+                    self._release(p.span, cancel=True)
             self._next = max(self._next, position)
             stop = min(len(self.ids), position + self.config.samples)
-            while self._next < stop:
-                if not self._schedule(self._next):
-                    break
-                self._next += 1
+            if self._next - position > self.config.samples // 2 or self._next >= stop:
+                return
+            self._fill(stop)
 
-    def _schedule(self, position: int) -> bool:
-        """Submit the members of one sample; ``False`` when the budget is full."""
-        sample_id = self.ids[position]
-        wanted: list[tuple[str, int]] = []
-        for artifact in self.artifacts:
-            if (sample_id, artifact) in self._pending:
+    def _fill(self, stop: int) -> None:
+        """Plan and submit the members of positions ``_next`` .. ``stop`` that fit."""
+        chosen: list[_Want] = []
+        runs: list[tuple[int, int, list[_Want]]] = []
+        taken = set(self._pending)
+        while self._next < stop:
+            wants = [w for w in self._wants(self._next) if w.key not in taken]
+            trial = _spans(chosen + wants, self.config) if wants else runs
+            cost = sum(end - start for start, end, _ in trial)
+            if self.held + cost > self.config.max_bytes:
+                if chosen or self.held:
+                    break  # wait until the worker has used what is held
+                self._next += 1  # too large even alone: read on demand, go on
                 continue
+            chosen += wants
+            taken.update(w.key for w in wants)
+            runs = trial
+            self._next += 1
+        for start, end, members in runs:
+            span = _Span(start, end - start, len(members), alone=len(members) == 1)
+            if span.alone:
+                span.future = self._pool.submit(self.catalog.read_bytes, *members[0].key)
+            else:
+                span.future = self._pool.submit(self._fetch, members[0].shard, start, end - start)
+            self.requests += 1
+            self.held += span.length
+            for w in members:
+                self._pending[w.key] = _Pending(w, span)
+        self.peak = max(self.peak, self.held)
+
+    def _wants(self, position: int) -> list[_Want]:
+        """The shard members of the sample at ``position`` with their index entries."""
+        sample_id = self.ids[position]
+        out: list[_Want] = []
+        for artifact in self.artifacts:
             try:
                 loc = self.catalog.locate(sample_id, artifact)
             except Exception:  # noqa: S112 (the sample raises it when it is loaded)
                 continue
             if loc.kind != "shard" or loc.size is None:
                 continue
-            wanted.append((artifact, loc.size))
-        total = sum(size for _, size in wanted)
-        if wanted and self.held + total > self.config.max_bytes:
-            # Too large even for an empty budget: read on demand, go on with the next one.
-            # Otherwise wait until the worker has used what is held.
-            return self.held == 0
-        for name, size in wanted:
-            future = self._pool.submit(self.catalog.read_bytes, sample_id, name)
-            self._pending[(sample_id, name)] = _Pending(position, size, future)
-            self.held += size
-        self.peak = max(self.peak, self.held)
-        return True
+            index = self.catalog.indexes.get(loc.path)
+            entry = index.get(sample_id) if index is not None else None
+            if entry is None or entry.offset != loc.offset:
+                continue  # the sample raises when it is loaded
+            out.append(
+                _Want((sample_id, artifact), position, loc.path, loc.offset, loc.size, entry.crc32)
+            )
+        return out
+
+    def _fetch(self, shard: str, start: int, length: int) -> bytes:
+        where = sfs.join(self.catalog.base, shard)
+        policy = self.catalog.policy
+        if policy is None:
+            return read_range(where, start, length, fs=self.catalog.fs)
+        return read_range(
+            where,
+            start,
+            length,
+            fs=self.catalog.fs,
+            retries=policy.retries,
+            backoff=policy.backoff,
+            timeout=policy.timeout,
+        )
+
+    def _release(self, span: _Span, *, cancel: bool = False) -> None:
+        span.left -= 1
+        if span.left == 0:
+            self.held -= span.length
+            if cancel:
+                span.future.cancel()
 
     # ------------------------------------------------------------------ SampleFiles
     def open(self, sample_id: str, artifact: str) -> IO[bytes]:
@@ -165,12 +285,34 @@ class ReadAheadFiles:
         with self._lock:
             pending = self._pending.pop((sample_id, artifact), None)
             if pending is not None:
-                self.held -= pending.size
+                self._release(pending.span)
         if pending is None:
             self.misses += 1
             return self.catalog.open(sample_id, artifact)
+        if pending.span.alone:
+            self.hits += 1
+            return io.BytesIO(pending.span.future.result())  # raises what the read raised
+        data = self._member(pending)
+        if data is None:
+            self.refetched += 1
+            return io.BytesIO(self.catalog.read_bytes(sample_id, artifact))
         self.hits += 1
-        return io.BytesIO(pending.future.result())  # raises what the read raised
+        return io.BytesIO(data)
+
+    @staticmethod
+    def _member(pending: _Pending) -> bytes | None:
+        """The member's bytes cut from its span; ``None`` when the span's read failed or
+        the bytes do not match the index's checksum."""
+        try:
+            block = pending.span.future.result()
+        except Exception:
+            return None
+        w = pending.want
+        at = w.offset - pending.span.start
+        data = block if at == 0 and len(block) == w.size else block[at : at + w.size]
+        if len(data) != w.size or (w.crc32 is not None and zlib.crc32(data) != w.crc32):
+            return None
+        return data
 
     def name_of(self, sample_id: str, artifact: str) -> str:
         return self.catalog.name_of(sample_id, artifact)
@@ -181,7 +323,7 @@ class ReadAheadFiles:
     def close(self) -> None:
         with self._lock:
             for p in self._pending.values():
-                p.future.cancel()
+                p.span.future.cancel()
             self._pending.clear()
             self.held = 0
         self._pool.shutdown(wait=True, cancel_futures=True)
