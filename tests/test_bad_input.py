@@ -23,6 +23,7 @@ from typing import Any
 import av
 import numpy as np
 import pytest
+from media_fakes import faststart
 
 from sparkle_data.catalog import Catalog, build_catalog
 from sparkle_data.catalog.deep import deep_verify
@@ -127,24 +128,6 @@ def encode_clip(frames: int, width: int, height: int, path: Path) -> bytes:
         for packet in stream.encode(None):
             out.mux(packet)
     return path.read_bytes()
-
-
-def faststart(data: bytes, tmp: Path) -> bytes:
-    """The same clip remuxed with its ``moov`` first (what ``-movflags faststart`` writes)."""
-    src_path, dst_path = tmp / "in.mp4", tmp / "faststart.mp4"
-    src_path.write_bytes(data)
-    with (
-        av.open(str(src_path)) as src,
-        av.open(str(dst_path), "w", format="mp4", options={"movflags": "faststart"}) as dst,
-    ):
-        stream = src.streams.video[0]
-        out = dst.add_stream_from_template(stream)
-        for packet in src.demux(stream):
-            if packet.dts is None:
-                continue
-            packet.stream = out
-            dst.mux(packet)
-    return dst_path.read_bytes()
 
 
 def problems(root: Path, **kwargs: Any) -> dict[str, list[str]]:

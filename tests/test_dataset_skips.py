@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,9 +25,10 @@ def _private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SPARKLE_DATA_CACHE", str(tmp_path / "sparkle-cache"))
 
 
-def test_worker_skips_reach_the_main_process_and_the_total_budget_warns(
-    sample_tree: object,
-) -> None:
+@contextlib.contextmanager
+def failing_after_startup(sample_tree: object, edit_type: str, **options: Any) -> Iterator[Any]:
+    """A remote ``SparkleDataset`` (source videos of one theme, ``on_error="skip"``) whose
+    server fails every request once the dataset is built."""
     from sparkle_data.dataset import SparkleDataset
 
     root = sample_tree.root  # type: ignore[attr-defined]
@@ -32,15 +36,22 @@ def test_worker_skips_reach_the_main_process_and_the_total_budget_warns(
         ds = SparkleDataset(
             server.url(),
             fields=["source_video"],
-            edit_types=["location"],
+            edit_types=[edit_type],
             on_error="skip",
             retry=FAST,
-            max_total_skips=2,
+            **options,
         )
+        server.faults = Faults(fail_first=-1)
+        yield ds
+
+
+def test_worker_skips_reach_the_main_process_and_the_total_budget_warns(
+    sample_tree: object,
+) -> None:
+    with failing_after_startup(sample_tree, "location", max_total_skips=2) as ds:
         n = len(ds.ids)
         assert n > 2
         assert ds.report.total == 0
-        server.faults = Faults(fail_first=-1)  # the server fails everything after start-up
         loader = torch.utils.data.DataLoader(ds, batch_size=None, num_workers=2)
         with warnings.catch_warnings(record=True):
             assert list(loader) == []
@@ -54,15 +65,7 @@ def test_worker_skips_reach_the_main_process_and_the_total_budget_warns(
 
 
 def test_a_pass_that_skips_everything_warns_without_workers(sample_tree: object) -> None:
-    from sparkle_data.dataset import SparkleDataset
-
-    root = sample_tree.root  # type: ignore[attr-defined]
-    with serve_directory(root) as server:
-        ds = SparkleDataset(
-            server.url(), fields=["source_video"], edit_types=["season"], on_error="skip",
-            retry=FAST,
-        )
-        server.faults = Faults(fail_first=-1)
+    with failing_after_startup(sample_tree, "season") as ds:
         with pytest.warns(SparkleSkipWarning, match="every sample of this pass was skipped"):
             assert list(ds) == []
         assert ds.report.total == len(ds.ids)
@@ -71,23 +74,14 @@ def test_a_pass_that_skips_everything_warns_without_workers(sample_tree: object)
 def test_per_worker_budget_warns_in_the_main_process_naming_each_worker(
     sample_tree: object,
 ) -> None:
-    from sparkle_data.dataset import SparkleDataset
     from sparkle_data.errors import SkipBudgetWarning
 
-    root = sample_tree.root  # type: ignore[attr-defined]
-    with serve_directory(root) as server:
-        ds = SparkleDataset(
-            server.url(),
-            fields=["source_video"],
-            edit_types=["location"],
-            on_error="skip",
-            retry=FAST,
-            max_worker_skips=1,
-            max_total_skips=1000,  # not exceeded: only the per-worker budget speaks
-        )
+    # max_total_skips is not exceeded: only the per-worker budget speaks
+    with failing_after_startup(
+        sample_tree, "location", max_worker_skips=1, max_total_skips=1000
+    ) as ds:
         n = len(ds.ids)
         assert n >= 4
-        server.faults = Faults(fail_first=-1)
         loader = torch.utils.data.DataLoader(ds, batch_size=None, num_workers=2)
         with warnings.catch_warnings(record=True):
             assert list(loader) == []  # budgets warn, the epoch is not stopped
@@ -106,34 +100,22 @@ def test_per_worker_budget_warns_in_the_main_process_naming_each_worker(
 
 
 def test_per_worker_budget_without_workers_warns_during_the_pass(sample_tree: object) -> None:
-    from sparkle_data.dataset import SparkleDataset
     from sparkle_data.errors import SkipBudgetWarning
 
-    root = sample_tree.root  # type: ignore[attr-defined]
-    with serve_directory(root) as server:
-        ds = SparkleDataset(
-            server.url(), fields=["source_video"], edit_types=["season"], on_error="skip",
-            retry=FAST, max_worker_skips=0,
-        )
-        server.faults = Faults(fail_first=-1)
+    with failing_after_startup(sample_tree, "season", max_worker_skips=0) as ds:
         with pytest.warns(SkipBudgetWarning, match="the main process.*max_worker_skips=0"):
             assert list(ds) == []
         assert ds.report.total == len(ds.ids)
 
 
 def test_max_skips_stays_the_hard_limit(sample_tree: object) -> None:
-    from sparkle_data.dataset import SparkleDataset
     from sparkle_data.errors import RemoteError
 
-    root = sample_tree.root  # type: ignore[attr-defined]
-    with serve_directory(root) as server:
-        ds = SparkleDataset(
-            server.url(), fields=["source_video"], edit_types=["season"], on_error="skip",
-            retry=FAST, max_skips=1, max_worker_skips=5,
-        )
-        server.faults = Faults(fail_first=-1)
-        with pytest.raises(RemoteError, match="skip budget exhausted: max_skips=1"):
-            list(ds)
+    with (
+        failing_after_startup(sample_tree, "season", max_skips=1, max_worker_skips=5) as ds,
+        pytest.raises(RemoteError, match="skip budget exhausted: max_skips=1"),
+    ):
+        list(ds)
 
 
 @pytest.mark.parametrize("bad", [-1, 1.5, True])

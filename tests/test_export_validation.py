@@ -12,9 +12,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import av
 import numpy as np
 import pytest
+from media_fakes import faststart
 
 from sparkle_data.catalog import Catalog, build_catalog
 from sparkle_data.errors import (
@@ -57,24 +57,6 @@ def loose(root: Path, artifact: str, sample_id: str = LOOSE) -> Path:
     ext = {"source_video_mask": "npz"}.get(artifact, "png" if "frame0" in artifact else "mp4")
     folder = "" if artifact in ("source_video", "edited_video") else "intermediate_data/"
     return root / f"{folder}location/{artifact}/{sample_id}.{ext}"
-
-
-def faststart(data: bytes, tmp: Path) -> bytes:
-    """The same clip remuxed with its ``moov`` first (``-movflags faststart``)."""
-    src_path, dst_path = tmp / "in.mp4", tmp / "faststart.mp4"
-    src_path.write_bytes(data)
-    with (
-        av.open(str(src_path)) as src,
-        av.open(str(dst_path), "w", format="mp4", options={"movflags": "faststart"}) as dst,
-    ):
-        stream = src.streams.video[0]
-        out = dst.add_stream_from_template(stream)
-        for packet in src.demux(stream):
-            if packet.dts is None:
-                continue
-            packet.stream = out
-            dst.mux(packet)
-    return dst_path.read_bytes()
 
 
 def truncate_after_moov(root: Path, tmp: Path) -> None:

@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sparkle_data.errors import IntegrityError
 from sparkle_data.io import fs as sfs
 from sparkle_data.io.atomic import TEMP_MARK, atomic_write_bytes
+from sparkle_data.io.index import read_exact
 from sparkle_data.readers.video import probe_video
 from sparkle_data.regen.config import StageConfig
 from sparkle_data.regen.pack import staged_path
@@ -104,24 +104,13 @@ def read_input(ref: InputRef, root: str, out: str) -> bytes:
     if ref.where == "out":  # a member of a shard a pack run wrote
         where = str(Path(out) / ref.path)
         with open(where, "rb") as f:
-            f.seek(ref.offset or 0)
-            data = f.read(ref.size or 0)
-    else:
-        fs, base = _resolve(root)
-        where = sfs.join(base, ref.path)
-        with sfs.open_binary(where, fs=fs) as f:
-            if ref.offset is None:
-                return f.read()
-            f.seek(ref.offset)
-            data = f.read(ref.size or 0)
-    if len(data) != ref.size:
-        raise IntegrityError.invalid(
-            "member size",
-            len(data),
-            rule=f"expected {ref.size} bytes at {ref.offset} (truncated shard?)",
-            path=where,
-        )
-    return data
+            return read_exact(f, ref.offset or 0, ref.size or 0, where=where)
+    fs, base = _resolve(root)
+    where = sfs.join(base, ref.path)
+    with sfs.open_binary(where, fs=fs) as f:
+        if ref.offset is None:
+            return f.read()
+        return read_exact(f, ref.offset, ref.size or 0, where=where)
 
 
 _MODELS: dict[str, Any] = {}
