@@ -1,4 +1,5 @@
-"""Media variants the bad-input tests build from a valid clip (helpers, not tests)."""
+"""Helpers of the bad-input and export-validation tests (not tests): the small tree they
+damage, and media variants built from a valid clip."""
 
 from __future__ import annotations
 
@@ -6,7 +7,17 @@ from pathlib import Path
 
 import av
 
-__all__ = ["faststart"]
+from sparkle_data.testing import make_sample_tree
+
+__all__ = ["faststart", "small_location_tree"]
+
+
+def small_location_tree(out: Path) -> Path:
+    """A 4-sample ``location`` tree in small shards (40 kB), seed 0: its root."""
+    summary = make_sample_tree(
+        out, edit_types=["location"], samples=4, bench=False, shard_size=40_000, seed=0
+    )
+    return summary.root
 
 
 def faststart(data: bytes, tmp: Path) -> bytes:

@@ -23,7 +23,7 @@ from typing import Any
 import av
 import numpy as np
 import pytest
-from media_fakes import faststart
+from media_fakes import faststart, small_location_tree
 
 from sparkle_data.catalog import Catalog, build_catalog
 from sparkle_data.catalog.deep import deep_verify
@@ -51,7 +51,6 @@ from sparkle_data.readers.grounding_arrays import BoxesArray
 from sparkle_data.readers.limits import DEFAULT_MAX_DECODED_BYTES
 from sparkle_data.readers.mask import encode_mask_npz, probe_mask, read_mask
 from sparkle_data.sampling import DecodeOptions, decode_sample
-from sparkle_data.testing import make_sample_tree
 
 LOOSE = "Sparkle_location_000000"
 """A corpus sample with loose (preview) files: they are what the catalog reads."""
@@ -67,11 +66,7 @@ RECORD = "intermediate_data/location/edited_video_score.jsonl"
 
 @pytest.fixture(scope="module")
 def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("bad-input")
-    summary = make_sample_tree(
-        out, edit_types=["location"], samples=4, bench=False, shard_size=40_000, seed=0
-    )
-    return summary.root
+    return small_location_tree(tmp_path_factory.mktemp("bad-input"))
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from media_fakes import faststart
+from media_fakes import faststart, small_location_tree
 
 from sparkle_data.catalog import Catalog, build_catalog
 from sparkle_data.errors import (
@@ -28,7 +28,6 @@ from sparkle_data.errors import (
 from sparkle_data.export import export_hub, export_kiwi, export_sparkle, export_wds
 from sparkle_data.export._resume import MANIFEST_NAME, STATE_DIR
 from sparkle_data.readers.mask import encode_mask_npz, probe_mask
-from sparkle_data.testing import make_sample_tree
 
 LOOSE = "Sparkle_location_000000"
 """A corpus sample with loose (preview) files: they are what the catalog reads."""
@@ -39,11 +38,7 @@ SOURCE_MEMBER = f"location/source_video/{SHARD_ONLY}.mp4"
 
 @pytest.fixture(scope="module")
 def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("export-validation")
-    summary = make_sample_tree(
-        out, edit_types=["location"], samples=4, bench=False, shard_size=40_000, seed=0
-    )
-    return summary.root
+    return small_location_tree(tmp_path_factory.mktemp("export-validation"))
 
 
 @pytest.fixture
