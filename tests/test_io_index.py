@@ -349,26 +349,19 @@ def test_index_matches(tmp_path: Path) -> None:
     assert not index_matches(index, fi, shard="location_source_video_part01.tar")
 
 
-def test_read_exact_continues_short_reads_and_names_a_truncated_member(tmp_path: Path) -> None:
-    import io as _io
-
-    from sparkle_data.io.index import read_exact
+def test_regen_inputs_read_shard_members_by_exact_range(tmp_path: Path) -> None:
     from sparkle_data.regen.planner import InputRef
     from sparkle_data.regen.worker import read_input
 
-    class Trickle(_io.BytesIO):  # a remote file may return fewer bytes than asked
-        def read(self, n: int | None = -1) -> bytes:
-            return super().read(3 if n is None or n < 0 else min(n, 3))
-
     data = bytes(range(200))
-    assert read_exact(Trickle(data), 10, 50, where="x.tar") == data[10:60]
-    with pytest.raises(IntegrityError, match=r"expected 50 bytes at 180") as info:
-        read_exact(Trickle(data), 180, 50, where="x.tar", member="a.mp4")
-    assert "x.tar" in str(info.value)
-    assert "a.mp4" in str(info.value)
-    # the regen input path uses the same rule for a member of a truncated shard
     (tmp_path / "cut.tar").write_bytes(data)
-    ref = InputRef("source_video", "root", "cut.tar", offset=180, size=50)
-    with pytest.raises(IntegrityError, match="truncated shard"):
-        read_input(ref, str(tmp_path), str(tmp_path / "out"))
-    assert read_input(dataclasses.replace(ref, offset=0), str(tmp_path), "") == data[:50]
+    ref = InputRef("source_video", "root", "cut.tar", offset=10, size=50)
+    assert read_input(ref, str(tmp_path), "") == data[10:60]
+    cut = dataclasses.replace(ref, offset=180)  # a member of a truncated shard
+    with pytest.raises(IntegrityError, match="truncated or replaced") as info:
+        read_input(cut, str(tmp_path), "")
+    assert "cut.tar" in str(info.value)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "packed.tar").write_bytes(data)
+    packed = dataclasses.replace(ref, where="out", path="packed.tar")
+    assert read_input(packed, "", str(tmp_path / "out")) == data[10:60]

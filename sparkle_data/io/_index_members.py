@@ -104,26 +104,11 @@ def verify_member(read: Callable[[], bytes], entry: IndexEntry, *, where: str) -
 
 
 def _read_at(f: IO[bytes], entry: IndexEntry, where: str) -> bytes:
-    return read_exact(
-        f, entry.offset, entry.size, where=where, member=entry.name, source="the index says"
-    )
-
-
-def read_exact(
-    f: IO[bytes],
-    offset: int,
-    size: int,
-    *,
-    where: str,
-    member: str | None = None,
-    source: str = "expected",
-) -> bytes:
-    """``size`` bytes at ``offset`` of an open shard (short reads are continued);
-    :class:`IntegrityError` naming ``where`` and ``member`` when the file ends first (a
-    truncated shard). ``source`` says who expected that many bytes, for the message."""
-    f.seek(offset)
+    """The member's bytes from an open shard; :class:`IntegrityError` when the file ends
+    first (a truncated shard)."""
+    f.seek(entry.offset)
     chunks = []
-    n = size
+    n = entry.size
     while n > 0:
         chunk = f.read(n)
         if not chunk:
@@ -131,13 +116,13 @@ def read_exact(
         chunks.append(chunk)
         n -= len(chunk)
     data = b"".join(chunks)
-    if len(data) != size:
+    if len(data) != entry.size:
         raise IntegrityError.invalid(
             "member size",
             len(data),
-            rule=f"{source} {size} bytes at {offset} (truncated shard?)",
+            rule=f"the index says {entry.size} bytes at {entry.offset} (truncated shard?)",
             path=where,
-            member=member,
+            member=entry.name,
         )
     return data
 

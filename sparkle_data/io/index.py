@@ -58,7 +58,6 @@ from sparkle_data.io._index_members import (
     read_member,
     verify_member,
 )
-from sparkle_data.io._index_members import read_exact as read_exact  # not in __all__
 from sparkle_data.io._index_model import IndexEntry, ShardIndex
 from sparkle_data.io._index_model import ShardInput as ShardInput  # not in __all__
 from sparkle_data.io._index_scan import INDEX_READ_AHEAD as INDEX_READ_AHEAD  # not in __all__

@@ -22,7 +22,7 @@ from typing import Any
 
 from sparkle_data.io import fs as sfs
 from sparkle_data.io.atomic import TEMP_MARK, atomic_write_bytes
-from sparkle_data.io.index import read_exact
+from sparkle_data.io.source import read_range
 from sparkle_data.readers.video import probe_video
 from sparkle_data.regen.config import StageConfig
 from sparkle_data.regen.pack import staged_path
@@ -99,18 +99,17 @@ def _resolve(root: str) -> tuple[Any, str]:
 
 def read_input(ref: InputRef, root: str, out: str) -> bytes:
     """The bytes an :class:`InputRef` points at (length-checked for shard members)."""
-    if ref.where == "out" and ref.offset is None:
-        return (Path(out) / ref.path).read_bytes()
-    if ref.where == "out":  # a member of a shard a pack run wrote
-        where = str(Path(out) / ref.path)
-        with open(where, "rb") as f:
-            return read_exact(f, ref.offset or 0, ref.size or 0, where=where)
+    if ref.where == "out":  # a loose output, or a member of a shard a pack run wrote
+        path = Path(out) / ref.path
+        if ref.offset is None:
+            return path.read_bytes()
+        return read_range(path, ref.offset, ref.size or 0)
     fs, base = _resolve(root)
     where = sfs.join(base, ref.path)
-    with sfs.open_binary(where, fs=fs) as f:
-        if ref.offset is None:
+    if ref.offset is None:
+        with sfs.open_binary(where, fs=fs) as f:
             return f.read()
-        return read_exact(f, ref.offset, ref.size or 0, where=where)
+    return read_range(where, ref.offset, ref.size or 0, fs=fs)
 
 
 _MODELS: dict[str, Any] = {}
