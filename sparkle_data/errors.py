@@ -206,8 +206,8 @@ class IntegrityError(SparkleError, ValueError):
 
 class ReadError(SparkleError, OSError):
     """A file (shard, record file, loose artifact) that exists but cannot be read: the
-    operating system refused it (``EACCES``) or failed reading it (``EIO``...). ``errno``
-    and ``filename`` are the cause's; ``except OSError`` still catches it."""
+    operating system refused it (``EACCES``) or failed reading it (``EIO``...). ``errno`` is
+    the cause's and the message names the file; ``except OSError`` still catches it."""
 
 
 class CorruptArtifactError(SparkleError, ValueError):

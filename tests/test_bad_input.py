@@ -217,6 +217,19 @@ def test_eio_opening_a_shard_or_record_file_is_a_read_error(
     assert str(e.value.path).endswith(target)
 
 
+def test_a_path_that_names_no_file_is_not_a_read_error(tmp_path: Path) -> None:
+    from sparkle_data.cli import main
+    from sparkle_data.io.regular import check_regular
+
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")
+    with pytest.raises(NotADirectoryError):
+        check_regular(plain / "inside.tar")  # a file used as a folder: a lookup error
+    with pytest.raises(FileNotFoundError):
+        check_regular(tmp_path / "missing.tar")
+    assert main(["info", str(plain / "inside"), "-q"]) == 2
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads a chmod-000 file anyway")
 @pytest.mark.parametrize("target", [SOURCE_SHARD, RECORD])
 def test_chmod_000_shard_or_record_file_is_a_read_error(adversarial: Path, target: str) -> None:

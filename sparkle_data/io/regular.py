@@ -6,7 +6,8 @@ goes through :func:`open_regular` (or :func:`open_regular_fd`). The path is chec
 two calls still cannot block the open) and checked again with ``fstat`` on the descriptor
 actually opened. Anything but a regular file (a FIFO, a folder, a device, a socket) raises
 :class:`~sparkle_data.errors.LayoutError` naming the path and what it is; the layout's files
-are regular files. A missing file still raises :class:`FileNotFoundError`.
+are regular files. A path that names no file still raises what ``os.stat`` raised
+(:class:`FileNotFoundError`, :class:`NotADirectoryError`, ...).
 
 Any other ``OSError`` met opening or reading such a file (``EACCES``, ``EIO``, ...) becomes a
 :class:`~sparkle_data.errors.ReadError` (a ``SparkleError`` and an ``OSError``, with the
@@ -86,9 +87,15 @@ def read_error(
     return err
 
 
+_LOOKUP: Final = (FileNotFoundError, NotADirectoryError, IsADirectoryError, ReadError)
+"""Errors that pass unchanged: a path that names no file (the CLI's exit 2), and our own."""
+_LOOKUP_ERRNOS: Final = frozenset({errnos.ENAMETOOLONG, errnos.ELOOP})
+
+
 def _wrapped(path: str | os.PathLike[str], error: OSError, what: str) -> OSError:
-    """``error`` as a :class:`ReadError`; a missing file and our own errors pass unchanged."""
-    if isinstance(error, (FileNotFoundError, ReadError)):
+    """``error`` as a :class:`ReadError`; errors of a path that names no file (missing, a
+    file used as a folder, too long, a symlink loop) and our own errors pass unchanged."""
+    if isinstance(error, _LOOKUP) or error.errno in _LOOKUP_ERRNOS:
         return error
     return read_error(path, error, what=what)
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import csv
 import os
-import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from sparkle_data.io.safetar import tar_header
 from sparkle_data.layout import EDIT_TYPES, member_name, prompts_csv_path, shard_path
 
 __all__ = ["ScaleTree", "make_scale_tree"]
@@ -32,11 +32,7 @@ class ScaleTree:
 
 
 def _member(name: str, size: int) -> bytes:
-    info = tarfile.TarInfo(name)
-    info.size = size
-    info.mtime = 0
-    info.mode = 0o644
-    head = info.tobuf(format=tarfile.USTAR_FORMAT)
+    head = tar_header(name, size, mtime=0)
     if not size:
         return head
     return head + b"\x01" + b"\0" * 511
