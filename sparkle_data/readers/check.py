@@ -27,11 +27,11 @@ import av.container
 
 from sparkle_data.errors import CorruptVideoError
 from sparkle_data.layout import artifact_spec
-from sparkle_data.readers._source import Source, Where, open_source_file
+from sparkle_data.readers._source import Source, Where
 from sparkle_data.readers.image import read_png
 from sparkle_data.readers.limits import DEFAULT_MAX_DECODED_BYTES
 from sparkle_data.readers.mask import read_mask
-from sparkle_data.readers.video import VideoInfo, probe_video
+from sparkle_data.readers.video import VideoInfo, open_probed
 
 __all__ = ["check_artifact", "check_video_stream"]
 
@@ -42,28 +42,21 @@ _MAX_PACKETS: Final = 100_000
 def check_video_stream(
     source: Source, *, name: str | None = None, sample_id: str | None = None
 ) -> VideoInfo:
-    """Probe the clip, count its video packets against the header, decode its first frame."""
-    info = probe_video(source, name=name, sample_id=sample_id)
+    """Probe the clip, count its video packets against the header, decode its first frame
+    (one open of the container for all three)."""
     where = Where.of(source, name, sample_id)
     packets = 0
     decoded = False
-    with open_source_file(source) as f:
+    with open_probed(source, name=name, sample_id=sample_id) as (info, container, stream):
         try:
-            container: av.container.InputContainer = av.open(
-                f, mode="r", metadata_errors="replace"
-            )
-            try:
-                stream = container.streams.video[0]
-                for packet in container.demux(stream):
-                    if packet.size == 0:  # the flush packet at the end
-                        continue
-                    packets += 1
-                    if packets > _MAX_PACKETS:
-                        break
-                    if not decoded:
-                        decoded = bool(packet.decode())
-            finally:
-                container.close()
+            for packet in container.demux(stream):
+                if packet.size == 0:  # the flush packet at the end
+                    continue
+                packets += 1
+                if packets > _MAX_PACKETS:
+                    break
+                if not decoded:
+                    decoded = bool(packet.decode())
         except av.FFmpegError as e:
             raise where.error(
                 CorruptVideoError,

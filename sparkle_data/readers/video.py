@@ -81,6 +81,7 @@ __all__ = [
     "VideoFile",
     "VideoInfo",
     "iter_video_frames",
+    "open_probed",
     "open_video",
     "probe_video",
     "read_video",
@@ -202,9 +203,28 @@ def probe_video(
     Raises :class:`~sparkle_data.errors.CorruptVideoError` for an unreadable container, no
     video stream, zero or undeclared frames, or a size/frame count above the limits.
     """
+    with open_probed(
+        source, name=name, sample_id=sample_id, max_pixels=max_pixels, max_frames=max_frames
+    ) as (info, _, _):
+        return info
+
+
+@contextlib.contextmanager
+def open_probed(
+    source: Source,
+    *,
+    name: str | None = None,
+    sample_id: str | None = None,
+    max_pixels: int = MAX_VIDEO_PIXELS,
+    max_frames: int = MAX_VIDEO_FRAMES,
+) -> Iterator[tuple[VideoInfo, av.container.InputContainer, av.video.stream.VideoStream]]:
+    """The clip opened and probed as by :func:`probe_video`: ``(info, container, video
+    stream)``, for a caller that goes on reading the same container (the deep check demuxes
+    it). Closed when the block exits."""
     where = Where.of(source, name, sample_id)
     with _open(source, where) as container:
-        return _probe(container, where, max_pixels, max_frames)[0]
+        info, stream = _probe(container, where, max_pixels, max_frames)
+        yield info, container, stream
 
 
 # --------------------------------------------------------------------------- decoding
