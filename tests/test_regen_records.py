@@ -346,7 +346,9 @@ def test_editscore_output_parsing_on_recorded_strings() -> None:
                      score_range=25)
 
 
-def test_editscore_config_and_missing_package() -> None:
+def test_editscore_config_and_missing_package(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
     from sparkle_data.errors import MissingExtraError
     from sparkle_data.regen.models.editscore import EditScoreConfig, load_editscore
 
@@ -355,11 +357,9 @@ def test_editscore_config_and_missing_package() -> None:
     with pytest.raises(ValueError, match="num_pass"):
         EditScoreConfig(num_pass=0)
     cfg = dataclasses.replace(EditScoreConfig(), device="cpu")
-    try:
-        import editscore  # noqa: F401
-    except ImportError:
-        with pytest.raises(MissingExtraError, match=r"sparkle-data\[regen-editscore\]"):
-            load_editscore(cfg)
+    monkeypatch.setitem(sys.modules, "editscore", None)  # not installed, wherever this runs
+    with pytest.raises(MissingExtraError, match=r"sparkle-data\[regen-editscore\]"):
+        load_editscore(cfg)
 
 
 def test_real_editscore_package_over_loopback(tmp_path: Path) -> None:
@@ -371,36 +371,28 @@ def test_real_editscore_package_over_loopback(tmp_path: Path) -> None:
         import editscore  # noqa: F401
     else:
         pytest.importorskip("editscore")
-    import threading
-    from http.server import BaseHTTPRequestHandler, HTTPServer
-
     from PIL import Image
 
     from sparkle_data.regen.models.editscore import EditScoreConfig, image_scores, load_editscore
+    from sparkle_data.testing._loopback import LoopbackHTTPServer, QuietHandler, serving
 
     answers = {"text": ""}
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_POST(self) -> None:
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             images = sum(c.get("type") == "image_url" for c in body["messages"][0]["content"])
             text = answers["text"] or (SC_RAW if images == 2 else PQ_RAW)
             out = json.dumps({"choices": [{"message": {"content": text}}]}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(out)))
-            self.end_headers()
+            self.send_head(
+                200, {"Content-Type": "application/json", "Content-Length": str(len(out))}
+            )
             self.wfile.write(out)
 
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
+    with serving(LoopbackHTTPServer(("127.0.0.1", 0), Handler)) as base:
         key = tmp_path / "key"
         key.write_text("sk-local\n")
-        url = f"http://127.0.0.1:{server.server_port}/v1/chat/completions"
+        url = f"{base}/v1/chat/completions"
         cfg = EditScoreConfig(backbone="openai", model="editscore-7b", device="cpu",
                               openai_url=url, key_file=str(key))
         scorer = load_editscore(cfg)
@@ -414,8 +406,6 @@ def test_real_editscore_package_over_loopback(tmp_path: Path) -> None:
         with pytest.raises(EditScoreParseError) as info:
             image_scores(scorer.evaluate([img, img], "Make it snow."), sample_id=sid)
         assert info.value.raw == "The edit looks fine to me."
-    finally:
-        server.shutdown()
 
 
 @pytest.mark.slow

@@ -43,8 +43,8 @@ from sparkle_data.layout import (
     prompts_metadata_path,
 )
 from sparkle_data.readers.video import read_video
-from sparkle_data.regen.manifest import REGEN_DIR
 from sparkle_data.regen.media import encode_mp4
+from sparkle_data.regen.paths import REGEN_DIR
 
 __all__ = ["USER_INDEX_START", "NewSamples", "make_user_tree"]
 

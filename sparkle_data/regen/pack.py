@@ -35,12 +35,11 @@ packer runs at a time per output folder (an ``fcntl`` lock, released by the OS o
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -66,7 +65,7 @@ from sparkle_data.layout import (
     parse_shard_name,
     shard_path,
 )
-from sparkle_data.regen.paths import REGEN_DIR
+from sparkle_data.regen.paths import REGEN_DIR, regen_lock
 
 __all__ = [
     "DEFAULT_SHARD_BYTES",
@@ -90,11 +89,10 @@ DEFAULT_SHARD_BYTES: Final = 5 * 1024**3
 """The card's shards are ~5 GB."""
 PACK_MTIME: Final = 1_735_689_600
 """2025-01-01T00:00:00Z: the mtime of every member (fixed, so equal members give equal bytes)."""
-_REGEN: Final = REGEN_DIR
 
 
 def staging_root(out: str | os.PathLike[str]) -> Path:
-    return Path(out) / _REGEN / "staging"
+    return Path(out) / REGEN_DIR / "staging"
 
 
 def staged_path(out: str | os.PathLike[str], sample_id: str, artifact: str) -> Path:
@@ -103,7 +101,7 @@ def staged_path(out: str | os.PathLike[str], sample_id: str, artifact: str) -> P
 
 
 def pack_manifest_path(out: str | os.PathLike[str]) -> Path:
-    return Path(out) / _REGEN / "pack.json"
+    return Path(out) / REGEN_DIR / "pack.json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,25 +268,13 @@ def _verify_shard(out: Path, shard: str, members: list[dict[str, Any]]) -> bool:
 # --------------------------------------------------------------------------- packing
 
 
-@contextlib.contextmanager
-def _locked(out: Path, *, wait: bool = False) -> Iterator[None]:
-    lock = out / _REGEN / "pack.lock"
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    with lock.open("a") as f:
-        try:
-            fcntl.flock(f.fileno(), fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-        except BlockingIOError:
-            raise RuntimeError(
-                f"Invalid pack of {out}: another process is packing it (lock {lock})."
-            ) from None
-        try:
-            yield
-        finally:
-            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+def _locked(out: Path, *, wait: bool = False) -> contextlib.AbstractContextManager[None]:
+    busy = None if wait else f"Invalid pack of {out}: another process is packing it"
+    return regen_lock(out, "pack.lock", busy=busy)
 
 
 def _reconcile(out: Path, report: PackReport) -> dict[str, Any]:
-    for stale in (out / _REGEN).glob(f".pack.json{TEMP_MARK}*"):  # only packers write it
+    for stale in (out / REGEN_DIR).glob(f".pack.json{TEMP_MARK}*"):  # only packers write it
         stale.unlink(missing_ok=True)
     data = read_pack_manifest(out)
     shards: dict[str, Any] = data["shards"]

@@ -403,7 +403,8 @@ def plan_regen(
         in_root = frozenset(r for r in RECORD_FILES
                             if isinstance(row.get(f"in_{r}"), (bool, np.bool_))
                             and bool(row.get(f"in_{r}")))
-        recs = in_root | {r for r in RECORD_FILES if outs.get(sid, r) is not None}
+        recs = in_root | {r for r in RECORD_FILES
+                          if r not in in_root and outs.get(sid, r) is not None}
         for a in wanted:
             if a in have or a in recs:
                 present[a] += 1

@@ -18,11 +18,9 @@ run may each merge when they finish.
 
 from __future__ import annotations
 
-import fcntl
 import io
 import json
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Final
 
@@ -31,7 +29,7 @@ from sparkle_data.io.atomic import atomic_write_bytes
 from sparkle_data.layout import RECORD_FILES, edit_type_of, record_path
 from sparkle_data.readers.grounding import load_grounding_r1, load_grounding_r2
 from sparkle_data.readers.scores import iter_image_scores, iter_video_scores
-from sparkle_data.regen.paths import REGEN_DIR
+from sparkle_data.regen.paths import REGEN_DIR, regen_lock
 
 __all__ = [
     "OutRecords",
@@ -129,18 +127,6 @@ class OutRecords:
         return self.lines(record, edit_type_of(sample_id)).get(sample_id)
 
 
-@contextmanager
-def _locked(out: Path) -> Iterator[None]:
-    lock = out / REGEN_DIR / "records.lock"
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    with lock.open("a") as f:
-        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
-
-
 def pending_records(out: str | Path) -> int:
     """How many record lines wait under ``out`` to be merged (parts of an unfinished run)."""
     root = Path(out) / REGEN_DIR / _PARTS
@@ -155,7 +141,7 @@ def merge_records(out: str | Path) -> dict[str, int]:
     merged: dict[str, int] = {}
     if not root.is_dir():
         return merged
-    with _locked(base):
+    with regen_lock(base, "records.lock"):
         for record in sorted(p.name for p in root.iterdir() if p.is_dir()):
             groups: dict[str, list[Path]] = {}
             for part in sorted((root / record).glob("Sparkle_*.json")):

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from sparkle_data.io.atomic import atomic_write_text
-from sparkle_data.regen.manifest import REGEN_DIR
+from sparkle_data.regen.paths import REGEN_DIR
 from sparkle_data.regen.worker import ItemResult
 
 __all__ = ["REPORT_FORMAT", "RunReport", "report_path"]

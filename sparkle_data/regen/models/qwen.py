@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from sparkle_data.errors import GroundingParseError
 from sparkle_data.readers.video import read_video
@@ -218,6 +218,10 @@ def _image(inputs: SampleInputs, artifact: str) -> Any:
     return pil_image(inputs.frame(artifact), stage="grounding")
 
 
+_E = TypeVar("_E")
+"""What a sample's requests pass on to its record (round 2: the round-1 labels)."""
+
+
 def _try(make: Callable[..., Mapping[str, bytes]], *args: Any
          ) -> Mapping[str, bytes] | BaseException:
     try:
@@ -233,7 +237,8 @@ def _unique(objects: Sequence[ParsedObject]) -> list[ParsedObject]:
     return list(seen.values())
 
 
-def _r1_record(inputs: SampleInputs, answer: str) -> Mapping[str, bytes]:
+def _r1_record(inputs: SampleInputs, _: None, answers: list[str]) -> Mapping[str, bytes]:
+    (answer,) = answers  # one request per sample
     objects = _unique(parse_grounding(answer, sample_id=inputs.sample_id))
     if not objects:
         raise GroundingParseError("Invalid grounding answer: no foreground object found.",
@@ -248,24 +253,44 @@ def _r1_record(inputs: SampleInputs, answer: str) -> Mapping[str, bytes]:
     return {"foreground_grounding_r1": encode_record(record)}
 
 
+def _r1_requests(inputs: SampleInputs, config: Any) -> tuple[None, list[Any]]:
+    images = [_image(inputs, "source_frame0"), _image(inputs, "edited_frame0")]
+    return None, [(images, config.prompt_template.format(prompt=inputs.instruction()))]
+
+
 def grounding_r1_batch(
     batch: Sequence[SampleInputs], config: Any, model: Any
 ) -> list[Mapping[str, bytes] | BaseException]:
     """Stage ``foreground_grounding_r1`` on several samples: one ``generate`` per
     ``batch_size`` of them; a sample whose answer does not parse fails alone."""
-    qwen = load_qwen(config, stage="foreground_grounding_r1")
-    out: list[Mapping[str, bytes] | BaseException | None] = [None] * len(batch)
-    requests, where = [], []
+    return _grounding_batch(batch, config, "foreground_grounding_r1", _r1_requests, _r1_record)
+
+
+def _grounding_batch(
+    batch: Sequence[SampleInputs],
+    config: Any,
+    stage: str,
+    requests_of: Callable[[SampleInputs, Any], tuple[_E, list[Any]]],
+    record_of: Callable[[SampleInputs, _E, list[str]], Mapping[str, bytes]],
+) -> list[Mapping[str, bytes] | BaseException]:
+    """The requests of every sample go to ``generate`` ``batch_size`` at a time; each sample's
+    answers make its record. A sample whose requests or record fail fails alone."""
+    qwen = load_qwen(config, stage=stage)
+    out: dict[int, Mapping[str, bytes] | BaseException] = {}
+    requests: list[Any] = []
+    spans: list[tuple[int, _E, int, int]] = []
     for k, inputs in enumerate(batch):
         try:
-            images = [_image(inputs, "source_frame0"), _image(inputs, "edited_frame0")]
-            requests.append((images, config.prompt_template.format(prompt=inputs.instruction())))
-            where.append(k)
+            extra, reqs = requests_of(inputs, config)
         except Exception as e:  # this sample only
             out[k] = e
-    for k, answer in zip(where, generate_answers(qwen, requests, config), strict=True):
-        out[k] = _try(_r1_record, batch[k], answer)
-    return [o if o is not None else RuntimeError("no answer") for o in out]
+            continue
+        spans.append((k, extra, len(requests), len(requests) + len(reqs)))
+        requests.extend(reqs)
+    answers = generate_answers(qwen, requests, config)
+    for k, extra, lo, hi in spans:
+        out[k] = _try(record_of, batch[k], extra, answers[lo:hi])
+    return [out[k] for k in range(len(batch))]
 
 
 def frame_entry(labels: Sequence[str], objects: Sequence[ParsedObject]) -> list[dict[str, Any]]:
@@ -306,22 +331,7 @@ def grounding_r2_batch(
 ) -> list[Mapping[str, bytes] | BaseException]:
     """Stage ``foreground_grounding_r2`` on several samples: the 2-FPS frames of all of
     them go to ``generate`` ``batch_size`` at a time; a sample fails alone."""
-    qwen = load_qwen(config, stage="foreground_grounding_r2")
-    out: list[Mapping[str, bytes] | BaseException | None] = [None] * len(batch)
-    requests: list[Any] = []
-    spans: list[tuple[int, list[str], int, int]] = []
-    for k, inputs in enumerate(batch):
-        try:
-            labels, reqs = _r2_requests(inputs, config)
-        except Exception as e:  # this sample only
-            out[k] = e
-            continue
-        spans.append((k, labels, len(requests), len(requests) + len(reqs)))
-        requests.extend(reqs)
-    answers = generate_answers(qwen, requests, config)
-    for k, labels, lo, hi in spans:
-        out[k] = _try(_r2_record, batch[k], labels, answers[lo:hi])
-    return [o if o is not None else RuntimeError("no answer") for o in out]
+    return _grounding_batch(batch, config, "foreground_grounding_r2", _r2_requests, _r2_record)
 
 
 run_grounding_r1: Final = single(grounding_r1_batch)
