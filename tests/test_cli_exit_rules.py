@@ -84,7 +84,8 @@ def test_closed_stdout_exits_quietly_with_141(tree: SampleTreeSummary) -> None:
 def test_head_reads_the_first_line_and_the_command_stays_quiet(tree: SampleTreeSummary) -> None:
     """``sparkle-data peek ROOT | head -1`` through a shell: one line out, nothing on stderr;
     the command's status is 141 when its writes met the closed pipe, 0 when they all fit in
-    the pipe's buffer before ``head`` exited."""
+    the pipe's buffer before ``head`` exited (so either is accepted here; the status itself
+    is pinned by ``test_closed_stdout_exits_quietly_with_141``)."""
     command = " ".join(_cli("peek", str(tree.root), "-n", "6")) + " | head -1"
     proc = subprocess.run(
         ["bash", "-c", f"{command}; echo \"status=${{PIPESTATUS[0]}}\" >&2"],

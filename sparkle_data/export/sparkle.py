@@ -297,17 +297,9 @@ def export_sparkle(
         names = {artifact_spec(a).name for a in artifacts}
         chosen = [a for a in ARTIFACTS if a in names]
     inv = catalog.inventory
-    refs: dict[str, dict[str, ArtifactRef]] = {a: {} for a in chosen}
-    for et in EDIT_TYPES:
-        et_ids = [sid for sid in ordered if edit_type_of(sid) == et]
-        for artifact in chosen if et_ids else ():
-            found = artifact_refs(catalog, et_ids, artifact)
-            refs[artifact].update(zip(et_ids, found, strict=True))
-    checks = member_checks(
-        ordered,
-        {a: [by_id.get(sid) for sid in ordered] for a, by_id in refs.items()},
-        on_error=opts.on_error,
-    )
+    found = {a: artifact_refs(catalog, ordered, a) for a in chosen}
+    refs = {a: dict(zip(ordered, found[a], strict=True)) for a in chosen}
+    checks = member_checks(ordered, found, on_error=opts.on_error)
     options: dict[str, Any] = {
         "artifacts": chosen,
         "shard_bytes": shard_bytes,

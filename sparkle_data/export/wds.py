@@ -202,23 +202,19 @@ def sample_json(row: Mapping[str, Any], sample_id: str, prompt: str) -> bytes:
 @dataclass(frozen=True)
 class _Member:
     name: str
-    ref: ArtifactRef | None
-    data: bytes | None
+    source: ArtifactRef | bytes
+    """A member of the root, or bytes made here (the sample's JSON)."""
 
     @property
     def size(self) -> int:
-        return len(self.data) if self.data is not None else self.ref.size if self.ref else 0
-
-    @property
-    def source(self) -> ArtifactRef | bytes | None:
-        return self.data if self.data is not None else self.ref
+        return len(self.source) if isinstance(self.source, bytes) else self.source.size
 
     def to_dict(self) -> dict[str, Any]:
-        if self.data is not None:
+        if isinstance(self.source, bytes):
             import hashlib
 
-            return {"name": self.name, "sha256": hashlib.sha256(self.data).hexdigest()}
-        return {"name": self.name, "ref": None if self.ref is None else self.ref.to_dict()}
+            return {"name": self.name, "sha256": hashlib.sha256(self.source).hexdigest()}
+        return {"name": self.name, "ref": self.source.to_dict()}
 
 
 @dataclass(frozen=True)
@@ -237,8 +233,7 @@ class _WdsShardUnit:
         return {"samples": list(self.sample_ids), "members": [m.to_dict() for m in self.members]}
 
     def run(self, out: Path) -> UnitResult:
-        members = [(m.name, m.source) for m in self.members]
-        digest, data = write_shard(out / self.name, [(n, s) for n, s in members if s is not None])
+        digest, data = write_shard(out / self.name, [(m.name, m.source) for m in self.members])
         ids = self.sample_ids
         data.update(samples=len(ids), first=ids[0], last=ids[-1])
         return UnitResult(self.key, {self.name: digest}, data)
@@ -308,8 +303,8 @@ def export_wds(
     records = catalog.table.loc[ordered].to_dict("records") if ordered else []
     samples: list[tuple[str, list[_Member]]] = []
     for k, (sid, prompt, row) in enumerate(zip(ordered, prompts, records, strict=True)):
-        ms = [_Member(f"{sid}.{JSON_FIELD}", None, sample_json(row, sid, prompt))]
-        ms += [_Member(f"{sid}.{WDS_FIELDS[a]}", refs[a][k], None) for a in chosen]
+        ms = [_Member(f"{sid}.{JSON_FIELD}", sample_json(row, sid, prompt))]
+        ms += [_Member(f"{sid}.{WDS_FIELDS[a]}", refs[a][k]) for a in chosen]
         samples.append((sid, ms))
     checks = member_checks(ordered, refs, on_error=opts.on_error)
     fields = [JSON_FIELD, *(WDS_FIELDS[a] for a in chosen)]
