@@ -146,6 +146,9 @@ class ExportOptions:
     overwrite: bool = False
     progress: bool = True
     on_error: ExportOnError = "error"
+    kept_files: Mapping[str, Callable[[Sequence[str]], str]] | None = None
+    """Files made from the ids of the samples kept (``export_hub``'s dataset card): written
+    for the kept ids, fingerprinted for the requested ones (so a rerun resumes)."""
 
     def __post_init__(self) -> None:
         for name, allowed in (("verify", VERIFY_MODES), ("on_error", EXPORT_ON_ERRORS)):
@@ -177,10 +180,20 @@ class ExportOptions:
         """The options as the keyword arguments of the ``export_*`` functions."""
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
-    def fingerprint_options(self, reserved: Sequence[str]) -> dict[str, Any]:
-        """What the spec and extra files add to the plan's fingerprint; checks ``reserved``."""
-        return extras_options(self.spec, self.extra_files, reserved=reserved)
+    def with_kept_files(self, files: Mapping[str, Callable[[Sequence[str]], str]]) -> ExportOptions:
+        """A copy with more files made from the kept ids (``export_hub`` adds its card)."""
+        return replace(self, kept_files={**(self.kept_files or {}), **files})
 
-    def write_extras(self, out: Path) -> dict[str, FileDigest]:
-        """Write ``subset.yaml`` and the extra files under ``out``; returns their digests."""
-        return write_extras(out, self.spec, self.extra_files)
+    def _extras(self, ids: Sequence[str]) -> dict[str, str | bytes]:
+        made = {rel: make(ids) for rel, make in (self.kept_files or {}).items()}
+        return {**(self.extra_files or {}), **made}
+
+    def fingerprint_options(self, reserved: Sequence[str], ids: Sequence[str]) -> dict[str, Any]:
+        """What the spec and extra files (those made from ids: for the requested ``ids``) add
+        to the plan's fingerprint; checks ``reserved``."""
+        return extras_options(self.spec, self._extras(ids), reserved=reserved)
+
+    def write_extras(self, out: Path, kept: Sequence[str]) -> dict[str, FileDigest]:
+        """Write ``subset.yaml`` and the extra files (those made from ids: for the ``kept``
+        ones) under ``out``; returns their digests."""
+        return write_extras(out, self.spec, self._extras(kept))

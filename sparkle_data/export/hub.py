@@ -20,12 +20,9 @@ the export's state folder in one commit. Uploads skip files the repo already hol
 
 from __future__ import annotations
 
-import hashlib
 import importlib
-import json
 import os
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
 
@@ -40,8 +37,8 @@ from sparkle_data.export._resume import (
     read_manifest,
     verify_files,
 )
-from sparkle_data.export._writer import FileDigest, write_bytes
-from sparkle_data.io.atomic import TEMP_MARK, atomic_write_text
+from sparkle_data.export._writer import FileDigest
+from sparkle_data.io.atomic import TEMP_MARK
 
 if TYPE_CHECKING:
     from sparkle_data.catalog import Catalog
@@ -238,38 +235,10 @@ def export_hub(
             fields=fields,
         )
 
-    common = common.with_extra_files({CARD_NAME: card(ids)})
+    common = common.with_kept_files({CARD_NAME: card})  # counts and ids of the samples kept
     if format == "wds":
-        report = export_wds(catalog, ids, out, **common.keywords(), **options)
-    else:
-        report = export_sparkle(catalog, ids, out, **common.keywords(), **options)
-    return _card_of_kept(report, check_ids(ids), card)
-
-
-def _card_of_kept(
-    report: ExportReport, ordered: Sequence[str], card: Callable[[Sequence[str]], str]
-) -> ExportReport:
-    """Rewrite the card (and its digest in ``export.json``) for the samples the export
-    kept, when samples were dropped (``on_error="skip"``): its counts, size category and ids
-    sha256 then describe the folder's data, not the request. The card written first (for
-    the requested ids) is what the plan's fingerprint holds, so a rerun still resumes; a
-    kill between the two writes leaves a card the rerun repairs."""
-    manifest = read_manifest(report.out)
-    if manifest is None:  # pragma: no cover - every export writes one
-        return report
-    gone = {d["id"] for d in manifest.get("summary", {}).get("dropped", []) if "id" in d}
-    if not gone & set(ordered):
-        return report
-    data = card([sid for sid in ordered if sid not in gone]).encode()
-    before = FileDigest.from_json(manifest["files"][CARD_NAME])
-    if before.sha256 == hashlib.sha256(data).hexdigest():
-        return report
-    digest = write_bytes(report.out / CARD_NAME, data)
-    manifest["files"][CARD_NAME] = digest.to_json()
-    atomic_write_text(
-        report.out / MANIFEST_NAME, json.dumps(manifest, indent=1, ensure_ascii=False) + "\n"
-    )
-    return replace(report, bytes=report.bytes - before.size + digest.size)
+        return export_wds(catalog, ids, out, **common.keywords(), **options)
+    return export_sparkle(catalog, ids, out, **common.keywords(), **options)
 
 
 def push_to_hub(

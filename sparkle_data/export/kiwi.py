@@ -283,7 +283,7 @@ def export_kiwi(
         "base_prefix": prefix,
         "stage3": stage3,
         "columns": list(header),
-        **opts.fingerprint_options(reserved=(KIWI_CSV, MANIFEST_NAME)),
+        **opts.fingerprint_options(reserved=(KIWI_CSV, MANIFEST_NAME), ids=ordered),
     }
 
     def plan(dropped: frozenset[str]) -> ExportPlan:
@@ -309,7 +309,7 @@ def export_kiwi(
                 rows.append(row)
                 kept.append(sid)
             files = {KIWI_CSV: write_bytes(root / KIWI_CSV, _csv_bytes(rows, header))}
-            files.update(opts.write_extras(root))
+            files.update(opts.write_extras(root, kept))
             summary = export_summary(
                 len(ordered),
                 kept,

@@ -306,6 +306,7 @@ def export_sparkle(
         "previews": previews,
         **opts.fingerprint_options(
             reserved=(SPARKLE_INDEX, MANIFEST_NAME, "prompts", "intermediate_data"),
+            ids=ordered,
         ),
     }
 
@@ -355,7 +356,7 @@ def export_sparkle(
             files: dict[str, FileDigest] = {}
             if indexes:
                 files[SPARKLE_INDEX] = write_bytes(root / SPARKLE_INDEX, encode_indexes(indexes))
-            files.update(opts.write_extras(root))
+            files.update(opts.write_extras(root, kept))
             summary = export_summary(
                 len(ordered),
                 kept,

@@ -310,7 +310,9 @@ def export_wds(
     fields = [JSON_FIELD, *(WDS_FIELDS[a] for a in chosen)]
     options: dict[str, Any] = {
         "fields": fields,
-        **opts.fingerprint_options(reserved=(SHARD_LIST, WDS_INDEX, MANIFEST_NAME)),
+        **opts.fingerprint_options(
+            reserved=(SHARD_LIST, WDS_INDEX, MANIFEST_NAME), ids=ordered
+        ),
     }
 
     def plan(dropped: frozenset[str]) -> ExportPlan:
@@ -349,7 +351,7 @@ def export_wds(
                 ),
                 WDS_INDEX: write_bytes(root / WDS_INDEX, encode_indexes(indexes)),
             }
-            files.update(opts.write_extras(root))
+            files.update(opts.write_extras(root, kept))
             summary = export_summary(
                 len(ordered), kept, [], shards=[u.name for u in units], fields=fields
             )
