@@ -15,10 +15,11 @@ import httpx
 import numpy as np
 import pytest
 
+from sparkle_data.errors import RangeNotSatisfiableError
+from sparkle_data.io.byteranges import ByteRange, parse_range
 from sparkle_data.layout import edit_type_of
 from sparkle_data.testing import SampleTreeSummary
 from sparkle_data.view.cache import ByteCache
-from sparkle_data.view.ranges import ByteRange, RangeNotSatisfiableError, parse_range
 
 EVIL = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 

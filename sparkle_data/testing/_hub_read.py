@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlencode
 
 from sparkle_data.errors import RangeNotSatisfiableError
+from sparkle_data.io.byteranges import parse_range
 from sparkle_data.testing._hub_http import (
     CDN_PREFIX,
     ApiRequest,
@@ -23,7 +24,6 @@ from sparkle_data.testing._hub_http import (
     query_flag,
 )
 from sparkle_data.testing._hub_store import Blob, Commit, HubError, Repo
-from sparkle_data.testing._loopback import byte_span
 
 if TYPE_CHECKING:
     from sparkle_data.testing.hub import FakeHub
@@ -314,7 +314,7 @@ class ReadApi:
         span = None
         if range_header is not None and not self.hub.range_ignored(self.route.kind, path):
             try:
-                span = byte_span(range_header, blob.size)
+                span = parse_range(range_header, blob.size)
             except RangeNotSatisfiableError as e:
                 raise HubError(
                     416,
@@ -324,7 +324,6 @@ class ReadApi:
         if span is None:
             headers["Content-Length"] = str(blob.size)
             return HubResponse(200, headers, blob=(blob, 0, blob.size - 1))
-        first, last = span
-        headers["Content-Range"] = f"bytes {first}-{last}/{blob.size}"
-        headers["Content-Length"] = str(last - first + 1)
-        return HubResponse(206, headers, blob=(blob, first, last))
+        headers["Content-Range"] = span.content_range
+        headers["Content-Length"] = str(span.length)
+        return HubResponse(206, headers, blob=(blob, span.start, span.end))

@@ -1,8 +1,9 @@
-"""What the two loopback servers share: the HTTP plumbing, ``Range`` parsing, the request log.
+"""What the two loopback servers share: the HTTP plumbing and the request log.
 
 :func:`sparkle_data.testing.http.serve_directory` and the fake Hub
 (:func:`sparkle_data.testing.hub.serve_fake_hub`) both listen on ``127.0.0.1`` (random port,
-a background thread), answer HTTP/1.1 quietly, honour single byte ranges, record every request
+a background thread), answer HTTP/1.1 quietly, honour single byte ranges
+(:func:`sparkle_data.io.byteranges.parse_range`), record every request
 and break on purpose through :class:`~sparkle_data.testing.faults.FaultInjector`.
 """
 
@@ -14,45 +15,16 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Generic, TypeVar
 
-from sparkle_data.errors import RangeNotSatisfiableError
 from sparkle_data.testing.faults import FaultInjector, Faults
 
 __all__ = [
     "LoopbackHTTPServer",
     "QuietHandler",
     "RecordedServer",
-    "byte_span",
     "serving",
 ]
 
 RecordT = TypeVar("RecordT")
-
-
-def byte_span(header: str, size: int) -> tuple[int, int] | None:
-    """Inclusive ``(first, last)`` of a single byte range, ``last`` clamped to the end.
-
-    ``None`` for a header to ignore (multi-range, not ``bytes``, garbage: serve the whole body,
-    as RFC 9110 allows). Raises :class:`~sparkle_data.errors.RangeNotSatisfiableError` (answer
-    ``416``) when it selects no byte.
-    """
-    unit, _, spec = header.strip().partition("=")
-    if unit.strip().lower() != "bytes" or "," in spec:
-        return None
-    start, sep, end = spec.strip().partition("-")
-    if not sep:
-        return None
-    try:
-        if start == "":  # suffix range: the last N bytes
-            n = int(end)
-            first, last = (max(0, size - n) if n > 0 else size), size - 1
-        else:
-            first = int(start)
-            last = min(int(end), size - 1) if end else size - 1
-    except ValueError:
-        return None
-    if first >= size or last < first:
-        raise RangeNotSatisfiableError.of(header, size, f"not satisfiable for {size} bytes")
-    return first, last
 
 
 class QuietHandler(BaseHTTPRequestHandler):

@@ -27,11 +27,11 @@ from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
 
 from sparkle_data.errors import RangeNotSatisfiableError
+from sparkle_data.io.byteranges import parse_range
 from sparkle_data.testing._loopback import (
     LoopbackHTTPServer,
     QuietHandler,
     RecordedServer,
-    byte_span,
     serving,
 )
 from sparkle_data.testing.faults import FaultInjector, Faults
@@ -117,8 +117,8 @@ class _Handler(QuietHandler):
         try:
             span = (
                 None
-                if range_header is None or injector.range_ignored("file", rel)
-                else byte_span(range_header, size)
+                if injector.range_ignored("file", rel)
+                else parse_range(range_header, size)
             )
         except RangeNotSatisfiableError:
             record(416)
@@ -127,7 +127,7 @@ class _Handler(QuietHandler):
             )
             return
         if span is not None:
-            first, last = span
+            first, last = span.start, span.end
             status = 206
             headers["Content-Range"] = f"bytes {first}-{last}/{size}"
         else:

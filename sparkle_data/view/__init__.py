@@ -7,8 +7,7 @@ module                  job
 ``query``               gallery URL parameters -> filtered, sorted page of rows
 ``sample``              one row's displayable facts, scores against a preset
 ``grounding``           one sample's boxes from the record files (line index)
-``media``               member bytes with Range, thumbnails, mask overlays
-``ranges``              ``Range`` header parsing
+``media``               member bytes with Range (``io.byteranges``), thumbnails, overlays
 ``transcode``           H.264 -> VP9 WebM for browsers without H.264
 ``templates``/``static`` HTML (Jinja2, autoescaped), CSS and JS
 ``server``              uvicorn in a thread

@@ -13,7 +13,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlencode
 
-from sparkle_data.errors import LayoutError, MissingArtifactError, SparkleError
+from sparkle_data.errors import (
+    LayoutError,
+    MissingArtifactError,
+    RangeNotSatisfiableError,
+    SparkleError,
+)
 from sparkle_data.layout import ARTIFACTS, EDIT_TYPES, FPS, parse_sample_id
 from sparkle_data.view import media
 from sparkle_data.view.cache import ByteCache
@@ -27,7 +32,6 @@ from sparkle_data.view.query import (
     ViewQueryError,
     run_query,
 )
-from sparkle_data.view.ranges import RangeNotSatisfiableError
 from sparkle_data.view.sample import sample_info, status_badge
 from sparkle_data.view.templates import render
 

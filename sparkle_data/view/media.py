@@ -14,10 +14,10 @@ import numpy as np
 import numpy.typing as npt
 
 from sparkle_data.io import fs as sfs
+from sparkle_data.io.byteranges import ByteRange, parse_range
 from sparkle_data.layout import ARTIFACTS
 from sparkle_data.view import render
 from sparkle_data.view.frames import has_artifact, read_frames, read_image, read_mask_frames
-from sparkle_data.view.ranges import ByteRange, parse_range
 
 if TYPE_CHECKING:
     from sparkle_data.catalog import Catalog

@@ -1,9 +1,10 @@
 """HTTP ``Range`` headers (RFC 9110, single byte ranges) resolved against a known size.
 
-Browsers seek a ``<video>`` with ranged requests (``bytes=N-`` mostly, ``bytes=-N`` for the
-tail where some muxers keep the index). Multi-range requests and headers that do not parse are
-answered with the whole body (the RFC allows ignoring ``Range``); a range that starts past the
-end is unsatisfiable (``416``).
+Shared by the viewer (:mod:`sparkle_data.view.media`) and the loopback test servers
+(:mod:`sparkle_data.testing`). Browsers seek a ``<video>`` with ranged requests (``bytes=N-``
+mostly, ``bytes=-N`` for the tail where some muxers keep the index). Multi-range requests and
+headers that do not parse are answered with the whole body (the RFC allows ignoring
+``Range``); a range that starts past the end is unsatisfiable (``416``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Final
 
 from sparkle_data.errors import RangeNotSatisfiableError
 
-__all__ = ["ByteRange", "RangeNotSatisfiableError", "parse_range"]
+__all__ = ["ByteRange", "parse_range"]
 
 _RANGE_RE: Final = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE)
 
