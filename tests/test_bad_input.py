@@ -42,6 +42,7 @@ from sparkle_data.errors import (
 )
 from sparkle_data.export.kiwi import export_kiwi
 from sparkle_data.io.regular import open_regular
+from sparkle_data.layout import artifact_relpath
 from sparkle_data.readers.consistency import (
     allowed_edited_sizes,
     check_boxes,
@@ -98,9 +99,7 @@ def catalog_of(root: Path, **kwargs: Any) -> Catalog:
 
 
 def loose(root: Path, artifact: str, sample_id: str = LOOSE) -> Path:
-    ext = {"source_video_mask": "npz"}.get(artifact, "png" if "frame0" in artifact else "mp4")
-    folder = "" if artifact in ("source_video", "edited_video") else "intermediate_data/"
-    return root / f"{folder}location/{artifact}/{sample_id}.{ext}"
+    return root / artifact_relpath(sample_id, artifact)
 
 
 def write_shard(path: Path, members: dict[str, bytes]) -> None:

@@ -26,6 +26,7 @@ from sparkle_data.errors import (
 )
 from sparkle_data.export import export_hub, export_kiwi, export_sparkle, export_wds
 from sparkle_data.export._resume import MANIFEST_NAME, STATE_DIR
+from sparkle_data.layout import artifact_relpath
 from sparkle_data.readers.mask import encode_mask_npz, probe_mask
 
 LOOSE = "Sparkle_location_000000"
@@ -48,9 +49,7 @@ def root(pristine: Path, tmp_path: Path) -> Path:
 
 
 def loose(root: Path, artifact: str, sample_id: str = LOOSE) -> Path:
-    ext = {"source_video_mask": "npz"}.get(artifact, "png" if "frame0" in artifact else "mp4")
-    folder = "" if artifact in ("source_video", "edited_video") else "intermediate_data/"
-    return root / f"{folder}location/{artifact}/{sample_id}.{ext}"
+    return root / artifact_relpath(sample_id, artifact)
 
 
 def truncate_after_moov(root: Path, tmp: Path) -> None:

@@ -213,9 +213,7 @@ class ReadApi:
                 start = int((self.req.query.get("cursor") or ["0"])[-1])
             except ValueError as e:
                 raise HubError(400, "Invalid cursor") from e
-            page = [
-                self.entry_json(repo, commit, p, expand) for p in entries[start : start + size]
-            ]
+            page = [self.entry_json(repo, commit, p, expand) for p in entries[start : start + size]]
         headers: dict[str, str] = {}
         if start + size < len(entries):
             params = {"recursive": str(recursive).lower(), "expand": str(expand).lower()}

@@ -341,7 +341,6 @@ class HubRepos:
             self._lfs.setdefault(oid, Blob.from_bytes(data))
 
 
-
 def check_repo_type(repo_type: str) -> str:
     if repo_type not in URL_PREFIXES:
         raise ValueError(f"repo_type must be one of {sorted(URL_PREFIXES)}, got {repo_type!r}")

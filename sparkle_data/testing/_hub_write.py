@@ -20,7 +20,14 @@ from sparkle_data.testing._hub_http import (
     query_flag,
 )
 from sparkle_data.testing._hub_read import ReadApi
-from sparkle_data.testing._hub_store import API_TYPES, Blob, FileEntry, HubError, validate_repo_path
+from sparkle_data.testing._hub_store import (
+    API_TYPES,
+    URL_PREFIXES,
+    Blob,
+    FileEntry,
+    HubError,
+    validate_repo_path,
+)
 
 __all__ = ["WriteApi"]
 
@@ -34,12 +41,13 @@ class WriteApi(ReadApi):
         name = str(body.get("name") or "")
         org = body.get("organization") or self.hub.user
         repo_type = str(body.get("type") or "model")
-        if repo_type not in ("model", "dataset", "space") or not name or "/" in name:
+        if repo_type not in URL_PREFIXES or not name or "/" in name:
             raise HubError(400, f"Invalid repo name or type: {name!r} ({repo_type})")
         repo_id = f"{org}/{name}"
         private = bool(body.get("private")) or body.get("visibility") == "private"
-        url = f"{self.endpoint}/{'' if repo_type == 'model' else repo_type + 's/'}{repo_id}"
-        self.route.repo = repo_id
+        label = URL_PREFIXES[repo_type] + repo_id  # "datasets/org/name", as every route
+        url = f"{self.endpoint}/{label}"
+        self.route.repo = label
         with self.hub.lock:
             if (repo_type, repo_id) in self.hub.repo_table:
                 return json_response(409, {"error": "You already created this repo", "url": url})
