@@ -43,7 +43,7 @@ from fsspec.spec import AbstractFileSystem
 
 from sparkle_data.catalog.model import Catalog
 from sparkle_data.io import fs as sfs
-from sparkle_data.io.source import read_range
+from sparkle_data.io.source import policy_overrides, read_range
 from sparkle_data.layout import ARTIFACTS
 
 __all__ = ["DEFAULT_READ_AHEAD", "ReadAhead", "ReadAheadFiles", "open_read_ahead"]
@@ -259,18 +259,8 @@ class ReadAheadFiles:
 
     def _fetch(self, shard: str, start: int, length: int) -> bytes:
         where = sfs.join(self.catalog.base, shard)
-        policy = self.catalog.policy
-        if policy is None:
-            return read_range(where, start, length, fs=self.catalog.fs)
-        return read_range(
-            where,
-            start,
-            length,
-            fs=self.catalog.fs,
-            retries=policy.retries,
-            backoff=policy.backoff,
-            timeout=policy.timeout,
-        )
+        overrides = policy_overrides(self.catalog.policy)
+        return read_range(where, start, length, fs=self.catalog.fs, **overrides)
 
     def _release(self, span: _Span, *, cancel: bool = False) -> None:
         span.left -= 1

@@ -20,7 +20,12 @@ from sparkle_data.io._index_scan import shard_file
 from sparkle_data.io.fs import is_local, resolve, unresolve
 from sparkle_data.io.rangefile import DEFAULT_BLOCK_SIZE, RangeFile
 from sparkle_data.io.retry import RetryPolicy
-from sparkle_data.io.source import FileObjectSource, LocalSource, read_range
+from sparkle_data.io.source import (
+    FileObjectSource,
+    LocalSource,
+    policy_overrides,
+    read_range,
+)
 
 __all__ = ["CHECKSUM_RETRIES", "add_checksums", "open_member", "read_member", "verify_member"]
 
@@ -41,19 +46,11 @@ def read_member(
     if isinstance(source, (str, os.PathLike)):
         where = os.fspath(source)
 
-        retries, backoff, timeout = _overrides(policy)
+        overrides = policy_overrides(policy)
 
         def read() -> bytes:
             try:
-                return read_range(
-                    source,
-                    entry.offset,
-                    entry.size,
-                    fs=fs,
-                    retries=retries,
-                    backoff=backoff,
-                    timeout=timeout,
-                )
+                return read_range(source, entry.offset, entry.size, fs=fs, **overrides)
             except IntegrityError as e:
                 raise IntegrityError(
                     f"{e} (member {entry.name}: {entry.size} bytes at {entry.offset})",
@@ -65,14 +62,6 @@ def read_member(
     f = source
     name = str(getattr(f, "name", "<file>"))
     return verify_member(lambda: _read_at(f, entry, name), entry, where=name)
-
-
-def _overrides(policy: RetryPolicy | None) -> tuple[int | None, float | None, float | None]:
-    """``(retries, backoff, timeout)`` of ``policy``; all ``None`` (the filesystem's policy or
-    the defaults) without one."""
-    if policy is None:
-        return None, None, None
-    return policy.retries, policy.backoff, policy.timeout
 
 
 def verify_member(read: Callable[[], bytes], entry: IndexEntry, *, where: str) -> bytes:
@@ -155,16 +144,13 @@ def open_member(
             return RangeFile.over(  # type: ignore[return-value]
                 local, start=entry.offset, length=entry.size, name=where
             )
-        retries, backoff, timeout = _overrides(policy)
         return RangeFile(  # type: ignore[return-value]
             path,
             fs=fs,
             start=entry.offset,
             length=entry.size,
             block_size=block_size,
-            retries=retries,
-            backoff=backoff,
-            timeout=timeout,
+            **policy_overrides(policy),
         )
     where = f"{getattr(source, 'name', '<file>')}::{entry.name}"
     wrapped = FileObjectSource(source, name=where)

@@ -44,6 +44,7 @@ __all__ = [
     "LocalSource",
     "open_source",
     "policy_for",
+    "policy_overrides",
     "read_range",
     "stat_remote",
 ]
@@ -190,6 +191,14 @@ class ByteSourceFileSystem(AbstractFileSystem):  # type: ignore[misc]
         self, path: str, policy: RetryPolicy, *, total: int | None, etag: str | None
     ) -> ByteSource:
         raise NotImplementedError
+
+
+def policy_overrides(policy: RetryPolicy | None) -> dict[str, Any]:
+    """``policy`` as the ``retries``/``backoff``/``timeout`` keywords of :func:`read_range`;
+    none without one (the filesystem's policy or the defaults then apply)."""
+    if policy is None:
+        return {}
+    return {"retries": policy.retries, "backoff": policy.backoff, "timeout": policy.timeout}
 
 
 def policy_for(
