@@ -287,3 +287,59 @@ def test_redirect_target_that_is_down_is_resolved_again(tmp_path: Path) -> None:
         assert hub.count() == 2
         assert cdn2.count() == 1
         assert http.redirect_stats()["dropped"] == 1
+
+
+def test_concurrent_first_reads_of_a_redirecting_host_resolve_once(tmp_path: Path) -> None:
+    """A read-ahead's first wave asks for many members of one shard at once: on a host seen
+    redirecting, one thread asks it and the others wait for that answer."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sparkle_data.io.remote import read_range
+
+    (tmp_path / "a.bin").write_bytes(b"a" * 100)
+    (tmp_path / "shard.tar").write_bytes(bytes(range(256)) * 64)
+    http.clear_redirects()
+    with (
+        serve_directory(tmp_path) as cdn,
+        serve_directory(tmp_path, faults=Faults(redirect=cdn.base_url, latency=0.2)) as hub,
+    ):
+        assert read_range(hub.url("a.bin"), 0, 10) == b"a" * 10  # the host is seen redirecting
+        hub.reset()
+        with ThreadPoolExecutor(8) as pool:
+            got = list(pool.map(lambda i: read_range(hub.url("shard.tar"), i * 256, 256), range(8)))
+        stats = http.redirect_stats()
+    assert got == [bytes(range(256))] * 8
+    assert hub.count() == 1
+    assert stats["waited"] >= 1
+    assert cdn.count("GET") == 9
+
+
+def test_hosts_that_never_redirected_are_not_waited_on(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sparkle_data.io.remote import read_range
+
+    (tmp_path / "shard.tar").write_bytes(b"z" * 4096)
+    http.clear_redirects()
+    with serve_directory(tmp_path, faults=Faults(latency=0.1)) as server:
+        with ThreadPoolExecutor(4) as pool:
+            got = list(pool.map(lambda i: read_range(server.url("shard.tar"), i, 8), range(4)))
+        assert got == [b"z" * 8] * 4
+        assert server.count() == 4
+    assert http.redirect_stats()["waited"] == 0
+
+
+def test_a_redirect_to_a_missing_target_is_not_remembered(tmp_path: Path) -> None:
+    from sparkle_data.io.remote import read_range
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "f.bin").write_bytes(b"q" * 50)
+    http.clear_redirects()
+    with (
+        serve_directory(tmp_path / "a") as empty_cdn,
+        serve_directory(tmp_path / "b", faults=Faults(redirect=empty_cdn.base_url)) as hub,
+    ):
+        with pytest.raises(FileNotFoundError):
+            read_range(hub.url("f.bin"), 0, 10)
+        assert http.redirect_stats()["cached"] == 0

@@ -18,7 +18,11 @@
   target URL carries an ``Expires=`` timestamp (signed CDN URLs), never with ``no-store``.
   Later requests go straight to the target; a ``401``/``403``/``404``/``410``, another
   redirect or a transport error from it forgets the entry and resolves the original URL
-  again (once).
+  again (once). The target is remembered as soon as the redirect answers, and resolution is
+  **single-flight** on hosts seen redirecting before: threads asking for a URL that another
+  thread of the process is resolving wait for that answer (at most ``timeout``) instead of
+  each asking the redirecting host (a read-ahead's first wave of requests would otherwise
+  send one ``resolve`` per member). Hosts that never redirected are never waited on.
 * **Timeouts**: ``timeout`` seconds for the connection and for each socket read.
 
 Retrying is not done here (urllib3's own retries are off): :mod:`sparkle_data.io.retry` decides.
@@ -154,10 +158,16 @@ class _Redirects:
     """Where redirects led: original URL -> (target URL, monotonic expiry), and counters."""
 
     entries: OrderedDict[str, tuple[str, float]] = field(default_factory=OrderedDict)
+    origins: set[str] = field(default_factory=set)
+    """Origins (``scheme://host:port``) that answered a redirect: their URLs are resolved
+    single-flight."""
+    resolving: dict[str, threading.Event] = field(default_factory=dict)
+    """URLs being resolved now, each with the event set once its target is known."""
     lock: threading.Lock = field(default_factory=threading.Lock)
     hits: int = 0
     resolved: int = 0
     dropped: int = 0
+    waited: int = 0
 
 
 _REDIRECTS = _Redirects()
@@ -169,7 +179,9 @@ def _forget_pools_in_child() -> None:
     global _POOLS, _OPENED, _REDIRECTS
     _POOLS = _Pools()
     _OPENED = _Opened()
-    _REDIRECTS = _Redirects(entries=OrderedDict(_REDIRECTS.entries))
+    _REDIRECTS = _Redirects(
+        entries=OrderedDict(_REDIRECTS.entries), origins=set(_REDIRECTS.origins)
+    )
 
 
 os.register_at_fork(after_in_child=_forget_pools_in_child)
@@ -212,13 +224,15 @@ def connections_opened() -> int:
 def redirect_stats() -> dict[str, int]:
     """This process's redirect cache: ``hits`` (requests sent straight to a remembered
     target), ``resolved`` (redirect chains followed and remembered), ``dropped`` (targets
-    forgotten after a 401/403/404/410 or a new redirect) and ``cached`` (entries now)."""
+    forgotten after a 401/403/404/410 or a new redirect), ``waited`` (requests that waited
+    for another thread resolving the same URL) and ``cached`` (entries now)."""
     r = _REDIRECTS
     with r.lock:
         return {
             "hits": r.hits,
             "resolved": r.resolved,
             "dropped": r.dropped,
+            "waited": r.waited,
             "cached": len(r.entries),
         }
 
@@ -267,16 +281,61 @@ def _redirect_lifetime(response: Response, target: str) -> float:
     return max(0.0, ttl)
 
 
-def _remember(url: str, target: str, lifetime: float) -> None:
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def _remember(url: str, target: str, lifetime: float, *, first_hop: bool) -> None:
+    """Remember that ``url`` leads to ``target`` (each hop of a chain overwrites the last)
+    and wake the threads waiting for ``url``."""
     r = _REDIRECTS
     with r.lock:
-        r.resolved += 1
-        if lifetime <= 0:
+        if first_hop:
+            r.origins.add(_origin(url))
+        if lifetime > 0:
+            r.entries[url] = (target, time.monotonic() + lifetime)
+            r.entries.move_to_end(url)
+            while len(r.entries) > MAX_CACHED_REDIRECTS:
+                r.entries.popitem(last=False)
+        event = r.resolving.get(url)
+    if event is not None:
+        event.set()
+
+
+def _lead(url: str) -> threading.Event | None:
+    """Claim the resolution of ``url`` when its host is known to redirect and no other
+    thread is resolving it; the caller must pass the event to :func:`_done`."""
+    r = _REDIRECTS
+    with r.lock:
+        if _origin(url) not in r.origins or url in r.resolving:
+            return None
+        event = r.resolving[url] = threading.Event()
+        return event
+
+
+def _done(url: str, event: threading.Event | None, *, redirected: bool, failed: bool) -> None:
+    r = _REDIRECTS
+    with r.lock:
+        if failed:  # a chain that ended in an error is not reused
+            r.entries.pop(url, None)
+        elif redirected:
+            r.resolved += 1
+        if event is not None and r.resolving.get(url) is event:
+            del r.resolving[url]
+    if event is not None:
+        event.set()
+
+
+def _wait_for_other(url: str, timeout: float) -> None:
+    """Wait (at most ``timeout``) while another thread resolves ``url``."""
+    r = _REDIRECTS
+    with r.lock:
+        event = r.resolving.get(url)
+        if event is None:
             return
-        r.entries[url] = (target, time.monotonic() + lifetime)
-        r.entries.move_to_end(url)
-        while len(r.entries) > MAX_CACHED_REDIRECTS:
-            r.entries.popitem(last=False)
+        r.waited += 1
+    event.wait(timeout)
 
 
 def proxy_for(url: str) -> str | None:
@@ -368,9 +427,7 @@ def finish(response: Response) -> None:
         response.release_conn()
 
 
-def request(
-    method: str, url: str, headers: dict[str, str], timeout: float
-) -> tuple[Response, str]:
+def request(method: str, url: str, headers: dict[str, str], timeout: float) -> tuple[Response, str]:
     """Send one request, following redirects; returns ``(response, final url)``.
 
     A URL whose redirect was followed before is sent straight to the remembered target
@@ -378,6 +435,9 @@ def request(
     (``response.read(n, decode_content=False)``) and then calls :func:`finish`.
     """
     target = _cached_target(url)
+    if target is None:
+        _wait_for_other(url, timeout)
+        target = _cached_target(url)
     if target is not None:
         try:
             response = _send(method, target, headers, timeout)
@@ -392,7 +452,18 @@ def request(
     return _follow(method, url, headers, timeout)
 
 
-def _follow(
+def _follow(method: str, url: str, headers: dict[str, str], timeout: float) -> tuple[Response, str]:
+    event = _lead(url)
+    final, failed = url, True
+    try:
+        response, final = _follow_chain(method, url, headers, timeout)
+        failed = response.status >= 300
+        return response, final
+    finally:
+        _done(url, event, redirected=final != url, failed=failed)
+
+
+def _follow_chain(
     method: str, url: str, headers: dict[str, str], timeout: float
 ) -> tuple[Response, str]:
     first = url
@@ -407,10 +478,10 @@ def _follow(
             if not location:
                 return response, url
             finish(response)
+            hop = url == first
             url = urljoin(url, location)
             lifetime = min(lifetime, _redirect_lifetime(response, url))
+            _remember(first, url, lifetime, first_hop=hop)
             continue
-        if url != first and response.status < 300:
-            _remember(first, url, lifetime)
         return response, url
     raise final_error(f"Too many redirects (> {MAX_REDIRECTS}) for {url}", url=url, offset=0)
