@@ -14,6 +14,7 @@ the built-in exception a caller would naturally catch::
     │   ├── CorruptImageError
     │   └── CorruptRecordError              CSV / JSONL rows (prompts, metadata, scores, grounding)
     ├── JoinError(ValueError)               ids that do not pair up (duplicates, mismatches)
+    ├── NoDatasetError(FileNotFoundError)   a root that holds no Sparkle piece at all
     ├── MissingArtifactError(LookupError)   a requested artifact is not present for a sample
     ├── RemoteError(ConnectionError)        a remote read failed after its retries
     ├── SamplingError(ValueError)           a frame or size request that cannot be met
@@ -93,6 +94,7 @@ __all__ = [
     "MissingArtifactError",
     "MissingExtraError",
     "ModelOutputError",
+    "NoDatasetError",
     "PageNotFoundError",
     "RangeNotSatisfiableError",
     "RaterError",
@@ -232,6 +234,10 @@ class CorruptRecordError(CorruptArtifactError):
 
 class JoinError(SparkleError, ValueError):
     """Ids that do not pair up: duplicates, or rows present on one side only."""
+
+
+class NoDatasetError(SparkleError, FileNotFoundError):
+    """A root holds no Sparkle piece (no prompts, records, shards or artifact folders)."""
 
 
 class MissingArtifactError(SparkleError, LookupError):

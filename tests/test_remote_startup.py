@@ -141,9 +141,7 @@ def test_http_root_without_index_probes_in_parallel_and_caches(sample_tree_copy:
         assert [r for r in server.requests if r.path.endswith(".tar")] == []
 
 
-def test_a_corrupt_start_up_cache_is_rebuilt_with_a_warning(
-    hub: FakeHub, tmp_path: Path
-) -> None:
+def test_a_corrupt_start_up_cache_is_rebuilt_with_a_warning(hub: FakeHub, tmp_path: Path) -> None:
     from sparkle_data.errors import IndexCacheWarning
 
     cold = build_catalog(URL, edit_types=["season"], artifacts=VIDEOS)
@@ -171,3 +169,19 @@ def test_cli_index_of_an_http_root_writes_a_published_index(
     assert names
     assert all(n.startswith("time_") for n in names)
     assert names == {p.name for p in sample_tree_copy.rglob("time_*_part*.tar")}
+
+
+def test_http_start_up_asks_each_file_about_its_size_once(sample_tree_copy: Path) -> None:
+    """The probe's HEAD answers (size, ETag) are reused when the CSVs and records are read."""
+    from collections import Counter
+
+    with serve_directory(sample_tree_copy) as server:
+        for _ in ("cold", "warm"):
+            server.reset()
+            catalog = build_catalog(server.url(), edit_types=["location"], artifacts=VIDEOS)
+            heads = Counter(r.path for r in server.requests if r.method == "HEAD")
+            assert heads, "start-up probed nothing"
+            assert max(heads.values()) == 1, heads.most_common(3)
+            gets = {r.path for r in server.requests if r.method == "GET"}
+            assert "prompts/location_train.csv" in gets
+            assert catalog.inventory.known["prompts/location_train.csv"].size > 0

@@ -10,12 +10,12 @@ request per sample); give ``files=`` to include them.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from fsspec.spec import AbstractFileSystem
 
-from sparkle_data.errors import LayoutError
+from sparkle_data.errors import LayoutError, NoDatasetError
 from sparkle_data.io import fs as sfs
 from sparkle_data.io.remote import HTTPRangeFileSystem
 from sparkle_data.layout import (
@@ -37,7 +37,7 @@ from sparkle_data.layout import (
     shard_path,
 )
 
-__all__ = ["Inventory", "scan_inventory"]
+__all__ = ["Inventory", "require_pieces", "scan_inventory"]
 
 _MAX_PROBED_PARTS = 1000
 
@@ -57,6 +57,14 @@ class Inventory:
     """(edit type, artifact) -> {sample id: relative path} of loose (preview/extracted) files."""
     ignored: tuple[str, ...] = ()
     """Files in artifact folders whose names break the layout (reported, never read)."""
+    known: Mapping[str, sfs.FileInfo] = field(default_factory=dict, compare=False, repr=False)
+    """Size and ETag of files that start-up already asked about (HTTP roots, by relative
+    path): they are opened without asking again."""
+
+    @property
+    def has_pieces(self) -> bool:
+        """Whether any Sparkle piece was found (prompts, records, shards, loose files)."""
+        return bool(self.prompts or self.metadata or self.records or self.shards or self.loose)
 
     def shards_of(self, edit_type: str, artifact: str) -> list[str]:
         """Shard paths of one family, in part order."""
@@ -178,3 +186,52 @@ def _probe_http(
                     break
                 inv.shards[rel] = parse_shard_name(rel)
     return inv
+
+
+def require_pieces(
+    inv: Inventory, fs: AbstractFileSystem, root: str | os.PathLike[str] | None = None
+) -> None:
+    """Raise :class:`NoDatasetError` when ``inv`` found no Sparkle piece: an empty catalog
+    would read as an empty dataset. ``root`` is the location as the user gave it (named
+    when it does not exist; default: the inventory's). A local root's message names the
+    nearest folder that holds a piece (``root/Sparkle``, a parent, a child) if one does."""
+    if inv.has_pieces:
+        return
+    given = os.fspath(root) if root is not None else inv.root
+    themes = ", ".join(inv.edit_types)
+    msg = (
+        f"No Sparkle dataset at {inv.root!r} (edit types {themes}): expected "
+        "prompts/{edit_type}_train.csv, intermediate_data/{edit_type}/*.jsonl, "
+        "{edit_type}_*_partXX.tar shards or extracted artifact folders there."
+    )
+    if sfs.is_local(fs):
+        if not os.path.exists(inv.root):
+            msg = f"No such folder {given!r}: " + msg.split(": ", 1)[1]
+        for candidate in _candidates(inv.root):
+            try:
+                found = scan_inventory(candidate, edit_types=inv.edit_types)
+            except (OSError, ValueError):
+                continue
+            if found.has_pieces:
+                msg += f" Did you mean {candidate}?"
+                break
+    else:
+        msg += " Check the URL (the folder that holds prompts/ and the shards) and --edit-types."
+    raise NoDatasetError(msg)
+
+
+def _candidates(root: str) -> list[str]:
+    """Local folders near ``root`` worth suggesting: ``root/Sparkle``, its parents, children."""
+    path = os.path.abspath(root)
+    out = [os.path.join(path, "Sparkle")]
+    parent = path
+    for _ in range(2):
+        parent = os.path.dirname(parent)
+        out.append(parent)
+    if os.path.isdir(path):
+        try:
+            children = sorted(e.path for e in os.scandir(path) if e.is_dir())
+        except OSError:
+            children = []
+        out += [c for c in children if os.path.basename(c) != "Sparkle"][:20]
+    return [c for c in dict.fromkeys(out) if os.path.isdir(c) and c != path]

@@ -14,7 +14,7 @@ from sparkle_data.catalog.duplicates import (
     find_duplicates,
     raise_duplicates,
 )
-from sparkle_data.catalog.inventory import Inventory, scan_inventory
+from sparkle_data.catalog.inventory import Inventory, require_pieces, scan_inventory
 from sparkle_data.catalog.lines import RecordLine, RecordLines, read_record_line
 from sparkle_data.catalog.startup import (
     DEFAULT_INDEX_PATH,
@@ -298,6 +298,7 @@ def build_catalog(
         base = os.fspath(root)
     ets = tuple(edit_types or EDIT_TYPES)
     indexes: dict[str, ShardIndex] = {}
+    known: dict[str, sfs.FileInfo] = {}
     if files is None and not sfs.is_local(fs):
         started = start_root(
             fs,
@@ -313,7 +314,11 @@ def build_catalog(
             report=report,
         )
         base, files, indexes = started.base, started.files, dict(started.indexes)
+        known = started.known
     inv = scan_inventory(base, edit_types=ets, files=files, fs=fs)
+    require_pieces(inv, fs, root)
+    if known:
+        inv = replace(inv, known=known)
     if artifacts is not None:
         wanted = set(artifacts)
         inv = replace(
@@ -325,9 +330,7 @@ def build_catalog(
         todo = [rel for rel in inv.shards if rel not in indexes]
         if todo:
             published = _load_published(index_file, fs, base)
-            infos = (
-                {rel: sfs.info(sfs.join(base, rel), fs=fs) for rel in todo} if published else {}
-            )
+            infos = {rel: sfs.info(sfs.join(base, rel), fs=fs) for rel in todo} if published else {}
             trusted, _ = trusted_indexes(published, infos, todo)
             indexes.update(trusted)
             todo = [rel for rel in todo if rel not in trusted]

@@ -31,7 +31,7 @@ import re
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 from sparkle_data.errors import IndexCacheWarning, IntegrityError, LayoutError, StaleIndexWarning
@@ -95,6 +95,8 @@ class Startup:
     """The path inside the filesystem to read from (a Hub root pinned to its sha)."""
     cached: bool = False
     """Whether this came from the start-up cache."""
+    known: dict[str, sfs.FileInfo] = field(default_factory=dict)
+    """Size and ETag of the small files probed (HTTP roots), for opening them unasked."""
 
 
 def _hub_parts(base: str) -> tuple[str, str | None, str] | None:
@@ -163,9 +165,7 @@ def _save_cache(path: str, files: list[str], indexes: Mapping[str, ShardIndex]) 
 # --------------------------------------------------------------------------- listings
 
 
-def _hub_listing(
-    fs: AbstractFileSystem, repo: str, sha: str, sub: str
-) -> dict[str, sfs.FileInfo]:
+def _hub_listing(fs: AbstractFileSystem, repo: str, sha: str, sub: str) -> dict[str, sfs.FileInfo]:
     """Every file under ``sub`` at commit ``sha``: one recursive listing through the Hub's
     tree API (``HfFileSystem.find``, which also fills the filesystem's listing cache, so the
     files opened afterwards need no metadata request)."""
@@ -204,9 +204,7 @@ def _pin_hub(fs: AbstractFileSystem, repo: str, rev: str | None) -> str:
     return str(api.dataset_info(repo, revision=unquote(rev) if rev else "main").sha)
 
 
-def _probe(
-    fs: AbstractFileSystem, base: str, rels: Sequence[str]
-) -> dict[str, sfs.FileInfo]:
+def _probe(fs: AbstractFileSystem, base: str, rels: Sequence[str]) -> dict[str, sfs.FileInfo]:
     """``HEAD`` each path in parallel (bounded); the ones that exist, with their info."""
 
     def one(rel: str) -> sfs.FileInfo | None:
@@ -347,7 +345,7 @@ def start_root(
             key = [CACHE_VERSION, "http", base, ets, arts, index_file, tags]
             cpath = _cache_file(key, cache_dir)
             if (hit := _load_cache(cpath)) is not None:
-                return Startup(hit[0], hit[1], base, cached=True)
+                return Startup(hit[0], hit[1], base, cached=True, known=dict(small))
         infos = dict(small)
         published_http = _published(fs, base, index_file, revision, index_rel in small)
         if published_http:
@@ -363,13 +361,25 @@ def start_root(
             infos.update(_probe_shards(fs, base, [(et, a) for et in ets for a in arts]))
         files = sorted(infos)
         shards = [rel for rel in files if rel.endswith(".tar")]
-        indexes = _resolve(
-            fs, base, shards, infos, published_http, cache, cache_dir, max_workers, progress,
-            report,
-        ) if index_shards else {}
+        indexes = (
+            _resolve(
+                fs,
+                base,
+                shards,
+                infos,
+                published_http,
+                cache,
+                cache_dir,
+                max_workers,
+                progress,
+                report,
+            )
+            if index_shards
+            else {}
+        )
         if cpath is not None:
             _save_cache(cpath, files, indexes)
-        return Startup(files, indexes, base)
+        return Startup(files, indexes, base, known=dict(small))
     else:
         return Startup(None, {}, base)  # listed by scan_inventory; indexed by the caller
     shards = [rel for rel in files if rel.endswith(".tar") and _wanted_shard(rel, ets, arts)]

@@ -97,8 +97,9 @@ _SMALL_FILE_READ: Final = 64 << 20
 """CSV and record files up to this size are fetched by one request (not 1 MiB blocks)."""
 
 
-def _open(fs: AbstractFileSystem, base: str, rel: str) -> Any:
-    return sfs.open_binary(sfs.join(base, rel), fs=fs, block_size=_SMALL_FILE_READ)
+def _open(fs: AbstractFileSystem, base: str, rel: str, known: Mapping[str, sfs.FileInfo]) -> Any:
+    where = sfs.join(base, rel)
+    return sfs.open_binary(where, fs=fs, block_size=_SMALL_FILE_READ, known=known.get(rel))
 
 
 def _record_table(
@@ -134,7 +135,7 @@ def _record_table(
         kwargs: dict[str, Any] = {"edit_type": et, "name": name, "report": report}
         if loader is load_grounding_summary_table:
             kwargs["record"] = record
-        with _open(fs, base, rel) as f:
+        with _open(fs, base, rel, inv.known) as f:
             parts.append(loader(f, **kwargs))
     if not parts:
         return None
@@ -164,7 +165,7 @@ class _Ahead:
     """
 
     def __init__(self, inv: Inventory, fs: AbstractFileSystem, base: str) -> None:
-        self._fs, self._base = fs, base
+        self._fs, self._base, self._known = fs, base, inv.known
         self._jobs: dict[str, tuple[Future[_Ready], bool, EditType]] = {}
         self._stolen: dict[str, _Ready | None] = {}
         self._pool: ThreadPoolExecutor | None = None
@@ -179,7 +180,7 @@ class _Ahead:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sparkle-catalog")
         for record, rel, et in todo:
             with_frames = record == "foreground_grounding_r2"
-            job = self._pool.submit(_read_ahead, fs, base, rel, with_frames, et)
+            job = self._pool.submit(_read_ahead, fs, base, rel, with_frames, et, inv.known)
             self._jobs[rel] = (job, with_frames, et)
 
     def take(self, rel: str) -> _Ready | None:
@@ -207,7 +208,9 @@ class _Ahead:
             if job.cancel():  # not started: run it here
                 del self._jobs[other]
                 try:
-                    self._stolen[other] = _read_ahead(self._fs, self._base, other, with_frames, et)
+                    self._stolen[other] = _read_ahead(
+                        self._fs, self._base, other, with_frames, et, self._known
+                    )
                 except Exception:
                     self._stolen[other] = None
                 return True
@@ -304,9 +307,14 @@ _Ready = PreparedSummary | ParsedAhead
 
 
 def _read_ahead(
-    fs: AbstractFileSystem, base: str, rel: str, with_frames: bool, edit_type: EditType
+    fs: AbstractFileSystem,
+    base: str,
+    rel: str,
+    with_frames: bool,
+    edit_type: EditType,
+    known: Mapping[str, sfs.FileInfo],
 ) -> _Ready:
-    with _open(fs, base, rel) as f:
+    with _open(fs, base, rel, known) as f:
         parsed = parse_ahead(f, with_frames=with_frames, use_threads=False)
     return prepare_whole(parsed, edit_type=edit_type) or parsed
 
@@ -320,7 +328,7 @@ def _prompt_table(
     # gathered over the edit types so that pandas infers each column's dtype once.
     rows: dict[str, list[Any]] = {"sample_id": [], "prompt": []}
     for et, rel in inv.prompts.items():
-        with _open(fs, base, rel) as f:
+        with _open(fs, base, rel, inv.known) as f:
             for task, prompt, _, _ in prompt_rows(
                 f, edit_type=et, name=f"{inv.root}/{rel}", on_error="error", report=report
             ):
@@ -330,7 +338,7 @@ def _prompt_table(
     meta: dict[str, list[Any]] = {k: [] for k in keys}
     columns = [meta[k] for k in keys]
     for et, rel in inv.metadata.items():
-        with _open(fs, base, rel) as f:
+        with _open(fs, base, rel, inv.known) as f:
             for values in metadata_rows(
                 f, edit_type=et, name=f"{inv.root}/{rel}", on_error="error", report=report
             ):

@@ -18,7 +18,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import difflib
 import json
 import os
@@ -285,53 +284,23 @@ def resolve_index_file(root: str, index_file: str | None) -> str | None:
 # --------------------------------------------------------------------------- dataset roots
 
 
-def has_pieces(inv: Inventory) -> bool:
-    """Whether an inventory found any Sparkle piece (prompts, records, shards, loose files)."""
-    return bool(inv.prompts or inv.metadata or inv.records or inv.shards or inv.loose)
-
-
-def _candidates(root: str) -> list[str]:
-    """Local folders near ``root`` worth suggesting: ``root/Sparkle``, its parents, children."""
-    path = os.path.abspath(root)
-    out = [os.path.join(path, "Sparkle")]
-    parent = path
-    for _ in range(2):
-        parent = os.path.dirname(parent)
-        out.append(parent)
-    if os.path.isdir(path):
-        with contextlib.suppress(OSError):
-            out += sorted(e.path for e in os.scandir(path) if e.is_dir() and e.name != "Sparkle")[
-                :20
-            ]
-    return [c for c in dict.fromkeys(out) if os.path.isdir(c) and c != path]
-
-
 def require_dataset(root: str, inv: Inventory) -> None:
-    """Raise :class:`UsageError` when ``inv`` found no Sparkle piece under ``root``."""
-    if has_pieces(inv):
-        return
-    from sparkle_data.catalog import scan_inventory
+    """Raise :class:`UsageError` when ``inv`` found no Sparkle piece under ``root`` (the
+    message of :func:`~sparkle_data.catalog.inventory.require_pieces`)."""
+    from sparkle_data.catalog.inventory import require_pieces
+    from sparkle_data.errors import NoDatasetError
     from sparkle_data.io import fs as sfs
 
-    themes = ", ".join(inv.edit_types)
-    msg = (
-        f"no Sparkle dataset at {inv.root!r} (edit types {themes}): expected "
-        "prompts/{edit_type}_train.csv, intermediate_data/{edit_type}/*.jsonl, "
-        "{edit_type}_*_partXX.tar shards or extracted artifact folders there."
-    )
-    fs, _ = sfs.resolve(root)
-    if sfs.is_local(fs):
-        for cand in _candidates(root):
-            try:
-                found = scan_inventory(cand, edit_types=inv.edit_types)
-            except (OSError, ValueError):
-                continue
-            if has_pieces(found):
-                msg += f" Did you mean {cand}?"
-                break
-        if not os.path.exists(root):
-            msg = f"no such folder {root!r}: " + msg.split(": ", 1)[1]
-    raise UsageError(msg)
+    try:
+        require_pieces(inv, sfs.resolve(root)[0], root)
+    except NoDatasetError as e:
+        raise no_dataset_usage(e) from None
+
+
+def no_dataset_usage(error: Exception) -> UsageError:
+    """The CLI's one-line form of a :class:`~sparkle_data.errors.NoDatasetError`."""
+    text = str(error)
+    return UsageError(text[:1].lower() + text[1:])
 
 
 def open_catalog(
@@ -355,19 +324,23 @@ def open_catalog(
     args.index_file = resolve_index_file(args.root, args.index_file)
     if getattr(args, "skip_bad", False) and on_error == "error":
         on_error = "skip"
-    catalog = build_catalog(
-        args.root,
-        edit_types=args.edit_types,
-        index_file=args.index_file,
-        index_shards=index_shards,
-        cache=not args.no_cache,
-        progress=(not getattr(args, "quiet", False)) if progress is None else progress,
-        on_error=on_error,
-        probe_videos=probe_videos,
-        duplicates=getattr(args, "duplicates", None) or duplicates,
-        retry=retry_policy(args),
-    )
-    require_dataset(args.root, catalog.inventory)
+    from sparkle_data.errors import NoDatasetError
+
+    try:
+        catalog = build_catalog(
+            args.root,
+            edit_types=args.edit_types,
+            index_file=args.index_file,
+            index_shards=index_shards,
+            cache=not args.no_cache,
+            progress=(not getattr(args, "quiet", False)) if progress is None else progress,
+            on_error=on_error,
+            probe_videos=probe_videos,
+            duplicates=getattr(args, "duplicates", None) or duplicates,
+            retry=retry_policy(args),
+        )
+    except NoDatasetError as e:
+        raise no_dataset_usage(e) from None
     if catalog.report.total and getattr(args, "skip_bad", False):
         import warnings
 

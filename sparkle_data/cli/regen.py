@@ -8,7 +8,7 @@ import os
 import sys
 from typing import Any, Final
 
-from sparkle_data.cli._common import UsageError, int_at_least, require_dataset, write_json
+from sparkle_data.cli._common import UsageError, int_at_least, no_dataset_usage, write_json
 from sparkle_data.cli.make_sample import parse_size
 
 __all__ = ["register"]
@@ -213,11 +213,12 @@ def _artifacts(values: list[str]) -> list[str]:
 def _catalog(a: argparse.Namespace) -> Any:
     """The root's catalog; a root with no Sparkle piece is a usage error (exit 2)."""
     from sparkle_data.catalog import build_catalog
+    from sparkle_data.errors import NoDatasetError
 
-    catalog = build_catalog(a.root, edit_types=a.edit_types, progress=not a.quiet,
-                            on_error="skip")
-    require_dataset(a.root, catalog.inventory)
-    return catalog
+    try:
+        return build_catalog(a.root, edit_types=a.edit_types, progress=not a.quiet, on_error="skip")
+    except NoDatasetError as e:
+        raise no_dataset_usage(e) from None
 
 
 def _nothing(plan: Any, allow_empty: bool, what: str | None = None) -> int:
@@ -256,8 +257,9 @@ def _cmd_run(argv: list[str], dry: bool) -> int:
         pack=a.pack,
     )
     if not plan.selected:
-        return _nothing(plan, a.allow_empty,
-                        "nothing to regenerate: the selection holds no corpus sample")
+        return _nothing(
+            plan, a.allow_empty, "nothing to regenerate: the selection holds no corpus sample"
+        )
     staged = bool(a.pack and staged_outputs(plan.out))
     pending = pending_records(plan.out)
     if dry or a.dry_run:
@@ -286,13 +288,27 @@ def _cmd_run(argv: list[str], dry: bool) -> int:
     if a.runner == "ray":
         from sparkle_data.regen.ray_runner import run_ray
 
-        report = run_ray(plan, workers=a.workers or 2, configs=configs, retries=a.retries,
-                         max_failures=a.max_failures, progress=not a.quiet, **pack_opts)
+        report = run_ray(
+            plan,
+            workers=a.workers or 2,
+            configs=configs,
+            retries=a.retries,
+            max_failures=a.max_failures,
+            progress=not a.quiet,
+            **pack_opts,
+        )
     else:
         from sparkle_data.regen.local import run_local
 
-        report = run_local(plan, workers=a.workers, configs=configs, retries=a.retries,
-                           max_failures=a.max_failures, progress=not a.quiet, **pack_opts)
+        report = run_local(
+            plan,
+            workers=a.workers,
+            configs=configs,
+            retries=a.retries,
+            max_failures=a.max_failures,
+            progress=not a.quiet,
+            **pack_opts,
+        )
     path = report.write(plan.out)
     if a.json != "-":
         print(report.format())
@@ -317,23 +333,29 @@ def _cmd_pack(argv: list[str]) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("out", metavar="OUT", help="the output folder of the --pack run")
-    p.add_argument("--shard-size", type=parse_size, metavar="SIZE",
-                   help="shard size bound (default 5G)")
-    p.add_argument("--allow-empty", action="store_true",
-                   help="nothing staged is not an error (exit 0 instead of 2)")
+    p.add_argument(
+        "--shard-size", type=parse_size, metavar="SIZE", help="shard size bound (default 5G)"
+    )
+    p.add_argument(
+        "--allow-empty",
+        action="store_true",
+        help="nothing staged is not an error (exit 0 instead of 2)",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     a = p.parse_args(argv)
     from sparkle_data.regen.pack import DEFAULT_SHARD_BYTES, pack_staged
 
     if not os.path.isdir(a.out):
         raise UsageError(f"invalid OUT {a.out!r}: not a folder")
-    rep = pack_staged(a.out, shard_bytes=a.shard_size or DEFAULT_SHARD_BYTES,
-                      progress=not a.quiet)
+    rep = pack_staged(a.out, shard_bytes=a.shard_size or DEFAULT_SHARD_BYTES, progress=not a.quiet)
     if not rep.shards:
         text = f"nothing to pack: no staged outputs under {a.out}/.regen/staging"
         if rep.recovered:
-            print(f"sparkle-data regen: {text} ({len(rep.recovered)} shards of a killed run "
-                  "recovered).", file=sys.stderr)
+            print(
+                f"sparkle-data regen: {text} ({len(rep.recovered)} shards of a killed run "
+                "recovered).",
+                file=sys.stderr,
+            )
             return 0
         return _nothing(None, a.allow_empty, text)
     print(rep.format() + ": " + ", ".join(rep.shards))
@@ -348,22 +370,25 @@ def _cmd_calibrate(argv: list[str]) -> int:
         "setting, best first.",
     )
     _selection(p)
-    p.add_argument("--limit", type=int_at_least(1), default=20,
-                   help="samples to use (default 20)")
-    p.add_argument("--frames", type=int_at_least(1), default=8,
-                   help="frames per sample (default 8)")
-    p.add_argument("--grid", nargs="+", metavar="FIELD=V1,V2",
-                   help="grid values, e.g. blur=0,3,5 low=50,100 (default: a built-in grid)")
+    p.add_argument("--limit", type=int_at_least(1), default=20, help="samples to use (default 20)")
+    p.add_argument(
+        "--frames", type=int_at_least(1), default=8, help="frames per sample (default 8)"
+    )
+    p.add_argument(
+        "--grid",
+        nargs="+",
+        metavar="FIELD=V1,V2",
+        help="grid values, e.g. blur=0,3,5 low=50,100 (default: a built-in grid)",
+    )
     p.add_argument("--json", metavar="FILE", help="write every setting's scores (- for stdout)")
     a = p.parse_args(argv)
-    from sparkle_data.catalog import build_catalog
     from sparkle_data.regen.calibrate import calibrate_canny
     from sparkle_data.regen.planner import select_samples
 
-    catalog = build_catalog(a.root, edit_types=a.edit_types, progress=not a.quiet,
-                            on_error="skip")
-    ids = select_samples(catalog, ids=a.ids, edit_types=a.edit_types, where=a.where,
-                         subset=a.subset)
+    catalog = _catalog(a)
+    ids = select_samples(
+        catalog, ids=a.ids, edit_types=a.edit_types, where=a.where, subset=a.subset
+    )
     grid = None
     if a.grid:
         grid = {}
@@ -371,8 +396,14 @@ def _cmd_calibrate(argv: list[str]) -> int:
             k, _, v = g.partition("=")
             grid[k] = tuple(json.loads(x) for x in v.split(","))
     try:
-        res = calibrate_canny(catalog, ids=ids, grid=grid, frames_per_sample=a.frames,
-                              limit=a.limit, progress=not a.quiet)
+        res = calibrate_canny(
+            catalog,
+            ids=ids,
+            grid=grid,
+            frames_per_sample=a.frames,
+            limit=a.limit,
+            progress=not a.quiet,
+        )
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
@@ -397,8 +428,10 @@ def _cmd_new(argv: list[str]) -> int:
     from sparkle_data.regen.newdata import make_user_tree
 
     res = make_user_tree(a.videos, a.csv, a.out, edit_type=a.edit_type, start=a.start)
-    print(f"wrote {len(res.ids)} samples ({res.copied} copied, {res.reencoded} re-encoded) "
-          f"to {res.root}: {res.ids[0]} .. {res.ids[-1]}")
+    print(
+        f"wrote {len(res.ids)} samples ({res.copied} copied, {res.reencoded} re-encoded) "
+        f"to {res.root}: {res.ids[0]} .. {res.ids[-1]}"
+    )
     return 0
 
 

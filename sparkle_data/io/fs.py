@@ -97,12 +97,18 @@ def open_binary(
     *,
     fs: AbstractFileSystem | None = None,
     block_size: int = DEFAULT_BLOCK_SIZE,
+    known: FileInfo | None = None,
 ) -> IO[bytes]:
-    """A seekable binary file: ``open(path, "rb")`` locally, a :class:`RangeFile` elsewhere."""
+    """A seekable binary file: ``open(path, "rb")`` locally, a :class:`RangeFile` elsewhere
+    (``known``: the file's size and ETag from an earlier :func:`info`, so that opening it
+    asks nothing)."""
     fs, path = _fs_path(location, fs)
     if is_local(fs):
         return open_regular(path)
-    return RangeFile(path, fs=fs, block_size=block_size)  # type: ignore[return-value]
+    size, etag = (known.size, known.etag) if known is not None else (None, None)
+    return RangeFile(  # type: ignore[return-value]
+        path, fs=fs, block_size=block_size, file_size=size, etag=etag
+    )
 
 
 def info(location: str | os.PathLike[str], *, fs: AbstractFileSystem | None = None) -> FileInfo:
