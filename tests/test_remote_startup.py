@@ -185,3 +185,26 @@ def test_http_start_up_asks_each_file_about_its_size_once(sample_tree_copy: Path
             gets = {r.path for r in server.requests if r.method == "GET"}
             assert "prompts/location_train.csv" in gets
             assert catalog.inventory.known["prompts/location_train.csv"].size > 0
+
+
+def test_every_front_end_probes_an_http_root_alike(sample_tree: SampleTreeSummary) -> None:
+    """``scan_inventory``, ``build_catalog`` and ``hf.fetch_indexes`` find an HTTP root's
+    files through one prober (``catalog.fixed_names``): the same files as a local scan, each
+    asked for once."""
+    from collections import Counter
+
+    from sparkle_data.catalog import scan_inventory
+    from sparkle_data.hf import fetch_indexes
+
+    local = scan_inventory(sample_tree.root)
+    with serve_directory(sample_tree.root) as server:
+        remote = scan_inventory(server.url())
+        heads = Counter(r.path for r in server.requests if r.method == "HEAD")
+        assert max(heads.values()) == 1
+        server.reset()
+        found = fetch_indexes(server.url(), progress=False, cache_dir=None)
+    assert remote.prompts == local.prompts
+    assert remote.metadata == local.metadata
+    assert remote.records == local.records
+    assert remote.shards == local.shards
+    assert sorted(found) == sorted(local.shards)

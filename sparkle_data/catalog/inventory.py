@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from fsspec.spec import AbstractFileSystem
 
+from sparkle_data.catalog.fixed_names import probe_root
 from sparkle_data.errors import LayoutError, NoDatasetError
 from sparkle_data.io import fs as sfs
 from sparkle_data.io.remote import HTTPRangeFileSystem
@@ -39,7 +40,6 @@ from sparkle_data.layout import (
 
 __all__ = ["Inventory", "require_pieces", "scan_inventory"]
 
-_MAX_PROBED_PARTS = 1000
 
 
 @dataclass(frozen=True)
@@ -110,8 +110,8 @@ def scan_inventory(
     else:
         base = os.fspath(root)
     location = sfs.unresolve(fs, base)
-    if isinstance(fs, HTTPRangeFileSystem) and files is None:
-        return _probe_http(location, fs, base, ets)
+    if isinstance(fs, HTTPRangeFileSystem) and files is None:  # no listing: ask by name
+        files = sorted(probe_root(fs, base, ets, tuple(ARTIFACTS)))
 
     inv = Inventory(location, ets)
     ignored: list[str] = []
@@ -161,31 +161,6 @@ def scan_inventory(
         inv.loose,
         tuple(sorted(ignored)),
     )
-
-
-def _probe_http(
-    location: str, fs: AbstractFileSystem, base: str, ets: tuple[EditType, ...]
-) -> Inventory:
-    inv = Inventory(location, ets)
-
-    def there(rel: str) -> bool:
-        return sfs.exists(sfs.join(base, rel), fs=fs)
-
-    for et in ets:
-        if there(prompts_csv_path(et)):
-            inv.prompts[et] = prompts_csv_path(et)
-        if there(prompts_metadata_path(et)):
-            inv.metadata[et] = prompts_metadata_path(et)
-        for rec in RECORD_FILES:
-            if there(record_path(et, rec)):
-                inv.records[(et, rec)] = record_path(et, rec)
-        for artifact in ARTIFACTS:
-            for part in range(_MAX_PROBED_PARTS):
-                rel = shard_path(et, artifact, part)
-                if not there(rel):
-                    break
-                inv.shards[rel] = parse_shard_name(rel)
-    return inv
 
 
 def require_pieces(

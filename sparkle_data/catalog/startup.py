@@ -34,6 +34,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
+from sparkle_data.catalog.fixed_names import probe_files, probe_shards, small_files
 from sparkle_data.errors import IndexCacheWarning, IntegrityError, LayoutError, StaleIndexWarning
 from sparkle_data.io import fs as sfs
 from sparkle_data.io.atomic import atomic_write_bytes
@@ -50,12 +51,7 @@ from sparkle_data.io.location import is_hf
 from sparkle_data.io.remote import HTTPRangeFileSystem
 from sparkle_data.layout import (
     ARTIFACTS,
-    RECORD_FILES,
     parse_shard_name,
-    prompts_csv_path,
-    prompts_metadata_path,
-    record_path,
-    shard_path,
 )
 from sparkle_data.policy import SkipReport
 
@@ -64,19 +60,16 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_INDEX_PATH",
-    "PROBE_CONCURRENCY",
     "Startup",
     "index_location",
     "start_root",
     "trusted_indexes",
+    "warn_stale",
 ]
 
 DEFAULT_INDEX_PATH: Final = "indexes/sparkle.sparkle-index"
 """Where a published combined index is looked for in a root when ``index_file`` is not given."""
-PROBE_CONCURRENCY: Final = 16
-"""Parallel ``HEAD`` probes of an HTTP root (bounded)."""
 CACHE_VERSION: Final = 1
-_MAX_PROBED_PARTS: Final = 1000
 _HUB_BASE: Final = re.compile(
     r"datasets/(?P<repo>[^/@]+/[^/@]+)(?:@(?P<rev>[^/]+))?(?:/(?P<sub>.*))?"
 )
@@ -112,13 +105,6 @@ def _wanted_shard(rel: str, edit_types: Sequence[str], artifacts: Sequence[str])
     except LayoutError:
         return True  # let the inventory report it as ignored
     return shard.edit_type in edit_types and shard.artifact in artifacts and shard.path == rel
-
-
-def _small_files(edit_types: Sequence[str]) -> list[str]:
-    out = [prompts_csv_path(et) for et in edit_types]
-    out += [prompts_metadata_path(et) for et in edit_types]
-    out += [record_path(et, r) for et in edit_types for r in RECORD_FILES]
-    return out
 
 
 # --------------------------------------------------------------------------- cache
@@ -204,53 +190,6 @@ def _pin_hub(fs: AbstractFileSystem, repo: str, rev: str | None) -> str:
     return str(api.dataset_info(repo, revision=unquote(rev) if rev else "main").sha)
 
 
-def _probe(fs: AbstractFileSystem, base: str, rels: Sequence[str]) -> dict[str, sfs.FileInfo]:
-    """``HEAD`` each path in parallel (bounded); the ones that exist, with their info."""
-
-    def one(rel: str) -> sfs.FileInfo | None:
-        try:
-            return sfs.info(sfs.join(base, rel), fs=fs)
-        except FileNotFoundError:
-            return None
-
-    with ThreadPoolExecutor(max_workers=PROBE_CONCURRENCY) as pool:
-        found = list(pool.map(one, rels))
-    return {rel: i for rel, i in zip(rels, found, strict=True) if i is not None}
-
-
-def _probe_shards(
-    fs: AbstractFileSystem, base: str, families: Sequence[tuple[str, str]]
-) -> dict[str, sfs.FileInfo]:
-    """Shards ``part00``, ``part01``, ... of each family until the first missing one; the
-    families are probed in parallel, a few parts at a time."""
-
-    def family(fam: tuple[str, str]) -> dict[str, sfs.FileInfo]:
-        out: dict[str, sfs.FileInfo] = {}
-        step = 4
-        for start in range(0, _MAX_PROBED_PARTS, step):
-            rels = [shard_path(fam[0], fam[1], p) for p in range(start, start + step)]
-            with ThreadPoolExecutor(max_workers=step) as pool:
-                infos = list(pool.map(lambda r: _info_or_none(fs, base, r), rels))
-            for rel, i in zip(rels, infos, strict=True):
-                if i is None:
-                    return out
-                out[rel] = i
-        return out
-
-    merged: dict[str, sfs.FileInfo] = {}
-    with ThreadPoolExecutor(max_workers=max(1, PROBE_CONCURRENCY // 4)) as pool:
-        for found in pool.map(family, families):
-            merged.update(found)
-    return merged
-
-
-def _info_or_none(fs: AbstractFileSystem, base: str, rel: str) -> sfs.FileInfo | None:
-    try:
-        return sfs.info(sfs.join(base, rel), fs=fs)
-    except FileNotFoundError:
-        return None
-
-
 # --------------------------------------------------------------------------- published index
 
 
@@ -288,14 +227,16 @@ def trusted_indexes(
     return out, stale
 
 
-def _warn_stale(stale: Sequence[str]) -> None:
+def warn_stale(stale: Sequence[str], *, stacklevel: int = 4) -> None:
+    """Warn (:class:`StaleIndexWarning`) that published entries of ``stale`` shards do not
+    match them and are rebuilt."""
     if stale:
         more = "..." if len(stale) > 5 else ""
         warnings.warn(
             f"{len(stale)} published index entries do not match their shards (size or sha256) "
             f"and are rebuilt: {', '.join(stale[:5])}{more}",
             StaleIndexWarning,
-            stacklevel=4,
+            stacklevel=stacklevel,
         )
 
 
@@ -338,7 +279,7 @@ def start_root(
     elif isinstance(fs, HTTPRangeFileSystem):
         revision = None
         index_rel = DEFAULT_INDEX_PATH if index_file is None else None
-        small = _probe(fs, base, _small_files(ets) + ([index_rel] if index_rel else []))
+        small = probe_files(fs, base, small_files(ets) + ([index_rel] if index_rel else []))
         cpath = None
         if cache and index_shards:
             tags = sorted((rel, i.etag, i.size) for rel, i in small.items())
@@ -358,7 +299,7 @@ def start_root(
                     where = sfs.join(base, rel)
                     infos[rel] = sfs.FileInfo(where, ix.shard_size, ix.etag, ix.sha256)
         else:
-            infos.update(_probe_shards(fs, base, [(et, a) for et in ets for a in arts]))
+            infos.update(probe_shards(fs, base, [(et, a) for et in ets for a in arts]))
         files = sorted(infos)
         shards = [rel for rel in files if rel.endswith(".tar")]
         indexes = (
@@ -438,7 +379,7 @@ def _resolve(
     from tqdm.auto import tqdm
 
     out, stale = trusted_indexes(published, infos, shards)
-    _warn_stale(stale)
+    warn_stale(stale)
     todo = [rel for rel in shards if rel not in out]
 
     def one(rel: str) -> ShardIndex:

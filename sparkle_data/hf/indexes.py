@@ -15,19 +15,24 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import warnings
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Final, Literal
 from urllib.parse import unquote
 
+from sparkle_data.catalog.fixed_names import probe_root
+from sparkle_data.catalog.startup import (
+    DEFAULT_INDEX_PATH,
+    index_location,
+    trusted_indexes,
+    warn_stale,
+)
 from sparkle_data.errors import MissingArtifactError, StaleIndexWarning
 from sparkle_data.io import fs as sfs
 from sparkle_data.io.index import (
     ShardIndex,
     build_indexes,
-    index_matches,
     read_indexes,
     write_indexes,
 )
@@ -37,14 +42,9 @@ from sparkle_data.layout import (
     EDIT_TYPES,
     INTERMEDIATE_DIR,
     PROMPTS_DIR,
-    RECORD_FILES,
     artifact_relpath,
     parse_edit_type,
     parse_shard_name,
-    prompts_csv_path,
-    prompts_metadata_path,
-    record_path,
-    shard_path,
 )
 
 if TYPE_CHECKING:
@@ -66,13 +66,10 @@ __all__ = [
 ]
 
 DEFAULT_REPO: Final = "stdKonjac/Sparkle"
-DEFAULT_INDEX_PATH: Final = "indexes/sparkle.sparkle-index"
-"""Where a combined index is looked for in a root when ``index_file`` is not given."""
 _REPO_ID: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*/[A-Za-z0-9_.\-]+")
 _HF_URL: Final = re.compile(
     r"hf://datasets/(?P<repo>[^/@]+/[^/@]+)(?:@(?P<rev>[^/]+))?(?:/(?P<sub>.*))?"
 )
-_MAX_PROBED_PARTS: Final = 1000
 
 
 @dataclass(frozen=True)
@@ -189,7 +186,7 @@ def list_files(
     ets = _check_types(edit_types)
     arts = _check_artifacts(artifacts)
     if not root.listable:
-        return _probe(root, ets, arts)
+        return sorted(probe_root(root.fs, root.base, ets, arts))
     patterns = [f"{PROMPTS_DIR}/*", "*.tar", f"{INTERMEDIATE_DIR}/*.tar"]
     patterns += [f"{INTERMEDIATE_DIR}/{et}/*.jsonl" for et in ets]
     if loose:
@@ -213,30 +210,6 @@ def list_files(
     return out
 
 
-def _probe(root: Root, ets: tuple[str, ...], arts: tuple[str, ...]) -> list[str]:
-    def there(rel: str) -> bool:
-        return sfs.exists(root.join(rel), fs=root.fs)
-
-    fixed = [prompts_csv_path(et) for et in ets] + [prompts_metadata_path(et) for et in ets]
-    fixed += [record_path(et, r) for et in ets for r in RECORD_FILES]
-    with ThreadPoolExecutor(max_workers=16) as pool:
-        out = [rel for rel, ok in zip(fixed, pool.map(there, fixed), strict=True) if ok]
-        families = [(et, a) for et in ets for a in arts]
-
-        def parts(family: tuple[str, str]) -> list[str]:
-            found = []
-            for part in range(_MAX_PROBED_PARTS):
-                rel = shard_path(family[0], family[1], part)
-                if not there(rel):
-                    break
-                found.append(rel)
-            return found
-
-        for found in pool.map(parts, families):
-            out += found
-    return sorted(out)
-
-
 def shards_in(files: Sequence[str]) -> list[str]:
     """The shard paths of a manifest."""
     return [rel for rel in files if rel.endswith(".tar")]
@@ -245,22 +218,13 @@ def shards_in(files: Sequence[str]) -> list[str]:
 # --------------------------------------------------------------------------- indexes
 
 
-def _index_location(root: Root, index_file: str | None) -> tuple[str, AbstractFileSystem | None]:
-    """``(location, fs)`` of the published index to try; fs ``None`` means resolve it."""
-    if index_file is None:
-        return root.join(DEFAULT_INDEX_PATH), root.fs
-    text = index_file.replace("{revision}", root.revision or "")
-    if text.startswith("hf://") and root.kind == "hub":
-        return text[len("hf://") :], root.fs  # same client, same token
-    if "://" in text or os.path.isabs(text) or os.path.exists(text):
-        return text, None
-    return root.join(text), root.fs
-
-
 def _published(root: Root, index_file: str | None) -> dict[str, ShardIndex]:
-    location, fs = _index_location(root, index_file)
-    if index_file is None and not sfs.exists(location, fs=fs):
-        return {}
+    if index_file is None:
+        location, fs = root.join(DEFAULT_INDEX_PATH), root.fs
+        if not sfs.exists(location, fs=fs):
+            return {}
+    else:
+        location, fs = index_location(index_file, root.base, root.fs, root.revision)
     return read_indexes(location, fs=fs)
 
 
@@ -280,31 +244,14 @@ def resolve_indexes(
     if not shards:
         return {}
     published = _published(root, index_file)
-    infos: list[sfs.FileInfo]
+    infos: dict[str, sfs.FileInfo] = {}
     if published:
         with ThreadPoolExecutor(max_workers=1 if sfs.is_local(root.fs) else 16) as pool:
-            infos = list(pool.map(lambda rel: sfs.info(root.join(rel), fs=root.fs), shards))
-    else:
-        infos = []
-    out: dict[str, ShardIndex] = {}
-    todo: list[str] = []
-    stale: list[str] = []
-    for i, rel in enumerate(shards):
-        name = rel.rsplit("/", 1)[-1]
-        pub = published.get(name)
-        if pub is not None and index_matches(pub, infos[i], shard=name, use_etag=False):
-            out[rel] = pub
-        else:
-            if pub is not None:
-                stale.append(name)
-            todo.append(rel)
-    if stale:
-        warnings.warn(
-            f"{len(stale)} published index entries do not match their shards (size or sha256) "
-            f"and are rebuilt: {', '.join(stale[:5])}{'...' if len(stale) > 5 else ''}",
-            StaleIndexWarning,
-            stacklevel=3,
-        )
+            found = pool.map(lambda rel: sfs.info(root.join(rel), fs=root.fs), shards)
+            infos = dict(zip(shards, found, strict=True))
+    out, stale = trusted_indexes(published, infos, shards)
+    warn_stale(stale)
+    todo = [rel for rel in shards if rel not in out]
     if todo and not build_missing:
         raise MissingArtifactError.invalid(
             "shard index",
