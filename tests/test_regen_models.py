@@ -361,3 +361,15 @@ def test_sam3_mask_stage_end_to_end(tmp_path: Path) -> None:
     with np.load(__import__("io").BytesIO(data)) as z:  # the card's own load_mask layout
         assert tuple(int(s) for s in z["shape"]) == video.shape[:3]
         assert z["mask"].dtype == np.uint8
+
+
+def test_a_template_asks_for_the_instruction_only_when_it_uses_it() -> None:
+    from sparkle_data.regen.stage import SampleInputs
+
+    without = SampleInputs("Sparkle_time_000001", "time", {}, {})
+    assert without.fill("erase {labels}", labels="a; b") == "erase a; b"
+    with pytest.raises(ValueError, match="needs the sample's instruction"):
+        without.fill("{prompt} The scene is empty")
+    with_prompt = SampleInputs("Sparkle_time_000001", "time", {}, {"prompt": "make it night"})
+    assert with_prompt.fill("{prompt}!") == "make it night!"
+    assert with_prompt.fill("erase {labels} ({prompt})", labels="a") == "erase a (make it night)"

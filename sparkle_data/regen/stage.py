@@ -12,6 +12,7 @@ line of a record file instead of artifacts (:mod:`.records` writes and merges th
 
 from __future__ import annotations
 
+import string
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -70,6 +71,13 @@ class SampleInputs:
                 "sample's instruction (prompts/{edit_type}_train.csv)."
             )
         return prompt
+
+    def fill(self, template: str, **values: str) -> str:
+        """``template`` with ``{prompt}`` the instruction (required only when the template
+        uses it) and the other ``values``."""
+        fields = {name for _, name, _, _ in string.Formatter().parse(template) if name}
+        prompt = self.instruction() if "prompt" in fields else ""
+        return template.format(prompt=prompt, **values)
 
     def round1_labels(self) -> list[str]:
         """The ``round1_labels`` of the sample's ``foreground_grounding_r1`` line."""

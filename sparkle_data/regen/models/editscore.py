@@ -47,7 +47,7 @@ from sparkle_data.regen.models.common import (
     pil_image,
     require,
 )
-from sparkle_data.regen.models.flux import REMOVE_TEMPLATE, removal_prompt
+from sparkle_data.regen.models.flux import REMOVE_TEMPLATE, removal_labels
 from sparkle_data.regen.records import encode_record
 from sparkle_data.regen.stage import SampleInputs
 
@@ -277,7 +277,7 @@ def _image_record(inputs: SampleInputs, config: EditScoreConfig, stage: str,
 
 def run_frame0_score(inputs: SampleInputs, config: Any, model: Any) -> Mapping[str, bytes]:
     """Stage ``edited_frame0_score``."""
-    text = config.prompt_template.format(prompt=inputs.instruction())
+    text = inputs.fill(config.prompt_template)
     return _image_record(inputs, config, "edited_frame0_score",
                          ("source_frame0", "edited_frame0"), text)
 
@@ -285,7 +285,7 @@ def run_frame0_score(inputs: SampleInputs, config: Any, model: Any) -> Mapping[s
 def run_removed_score(inputs: SampleInputs, config: Any, model: Any) -> Mapping[str, bytes]:
     """Stage ``edited_frame0_foreground_removed_score``."""
     labels = inputs.round1_labels()
-    text = removal_prompt(labels, config.prompt_template, inputs.instruction())
+    text = inputs.fill(config.prompt_template, labels=removal_labels(labels))
     return _image_record(inputs, config, "edited_frame0_foreground_removed_score",
                          ("edited_frame0", "edited_frame0_foreground_removed"), text)
 
@@ -294,7 +294,7 @@ def run_video_score(inputs: SampleInputs, config: Any, model: Any) -> Mapping[st
     """Stage ``edited_video_score``: 4 frames of (source video, edited video)."""
     stage = "edited_video_score"
     scorer = load_editscore(config)
-    prompt = config.prompt_template.format(prompt=inputs.instruction())
+    prompt = inputs.fill(config.prompt_template)
     sid = inputs.sample_id
     src = read_video(inputs.need("source_video"), name="<source_video>", sample_id=sid)
     edited = read_video(inputs.need("edited_video"), name="<edited_video>", sample_id=sid)

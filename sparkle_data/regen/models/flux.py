@@ -41,6 +41,7 @@ __all__ = [
     "FluxRemoveConfig",
     "load_flux",
     "model_size",
+    "removal_labels",
     "removal_prompt",
     "run_edit",
     "run_remove",
@@ -173,17 +174,22 @@ def edit_frame(
 
 def removal_prompt(labels: Sequence[str], template: str, prompt: str = "") -> str:
     """The removal prompt for ``labels`` (see :data:`REMOVE_TEMPLATE`)."""
+    return template.format(labels=removal_labels(labels), prompt=prompt)
+
+
+def removal_labels(labels: Sequence[str]) -> str:
+    """``labels`` joined for a removal prompt's ``{labels}`` (at least one is required)."""
     cleaned = [str(x).strip() for x in labels if str(x).strip()]
     if not cleaned:
         raise ValueError("Invalid round-1 labels []: nothing to remove.")
-    return template.format(labels="; ".join(cleaned), prompt=prompt)
+    return "; ".join(cleaned)
 
 
 def run_edit(inputs: SampleInputs, config: Any, model: Any) -> Mapping[str, bytes]:
     """Stage ``edited_frame0``: ``source_frame0`` + instruction -> edited PNG."""
     model = load_flux(config, stage="edited_frame0")
     frame = inputs.frame("source_frame0")
-    prompt = config.prompt_template.format(prompt=inputs.instruction())
+    prompt = inputs.fill(config.prompt_template)
     return {"edited_frame0": encode_png(edit_frame(model, frame, prompt, config))}
 
 
@@ -191,6 +197,6 @@ def run_remove(inputs: SampleInputs, config: Any, model: Any) -> Mapping[str, by
     """Stage ``edited_frame0_foreground_removed``: edited frame 0 minus the round-1 labels."""
     model = load_flux(config, stage="edited_frame0_foreground_removed")
     frame = inputs.frame("edited_frame0")
-    prompt_text = inputs.records.get("prompt")
-    text = removal_prompt(inputs.round1_labels(), config.prompt_template, str(prompt_text or ""))
+    labels = removal_labels(inputs.round1_labels())
+    text = inputs.fill(config.prompt_template, labels=labels)
     return {"edited_frame0_foreground_removed": encode_png(edit_frame(model, frame, text, config))}

@@ -255,7 +255,7 @@ def _r1_record(inputs: SampleInputs, _: None, answers: list[str]) -> Mapping[str
 
 def _r1_requests(inputs: SampleInputs, config: Any) -> tuple[None, list[Any]]:
     images = [_image(inputs, "source_frame0"), _image(inputs, "edited_frame0")]
-    return None, [(images, config.prompt_template.format(prompt=inputs.instruction()))]
+    return None, [(images, inputs.fill(config.prompt_template))]
 
 
 def grounding_r1_batch(

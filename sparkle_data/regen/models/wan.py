@@ -236,10 +236,7 @@ def run_background(inputs: SampleInputs, config: Any, model: Any) -> Mapping[str
     model = load_wan(config, stage="edited_background_video")
     frame = inputs.frame("edited_frame0_foreground_removed")
     info = probe_video(inputs.need("source_video"), sample_id=inputs.sample_id)
-    prompt = inputs.records.get("prompt")
-    if not isinstance(prompt, str):
-        prompt = ""
-    text = config.prompt_template.format(prompt=prompt).strip()
+    text = inputs.fill(config.prompt_template).strip()
     video = _resize(generate_video(model, frame, text, config), info.width, info.height)
     data = encode_mp4(video, fps=config.fps, crf=config.crf, preset=config.x264_preset)
     return {"edited_background_video": data}
