@@ -261,3 +261,14 @@ def test_cli_scores_on_a_dir_without_score_files_fails(
 ) -> None:
     assert main(["sparkle-bench", "scores", str(tmp_path)]) != 0
     assert "holds no {theme}_{rater}_sparkle_score.jsonl" in capsys.readouterr().err
+
+
+def test_load_run_refuses_a_rater_with_no_score_file(tmp_path: Path) -> None:
+    """An unknown ``tag`` is an error naming the raters present, not a run of missing themes."""
+    _write_run(tmp_path / "run")
+    with pytest.raises(ScoreFileError, match=r"no score file of it \(raters: .*\)") as info:
+        load_run(tmp_path / "run", tag=RATER + "x")
+    assert f"Did you mean {RATER!r}?" in str(info.value)
+    (tmp_path / "empty-run").mkdir()
+    with pytest.raises(ScoreFileError, match="nothing to aggregate"):
+        load_run(tmp_path / "empty-run")

@@ -16,7 +16,6 @@ from sparkle_data.cli._common import (
     command_parser,
     emit,
     int_at_least,
-    unknown,
 )
 from sparkle_data.errors import RubricError, SparkleWarning
 
@@ -282,33 +281,15 @@ def _row_json(r: Any) -> dict[str, object]:
 
 
 def _score_files(outdir: str, rater: str | None, themes: list[str]) -> None:
-    """Refuse (exit 2) an OUTDIR that holds nothing to aggregate: no score file at all, none
-    of ``rater``, none for ``themes``, or several raters and no ``--rater``."""
-    from sparkle_data.sparkle_bench.outputs import find_score_files, rater_tag
+    """Refuse (exit 2) an OUTDIR that holds nothing to aggregate (see
+    :func:`~sparkle_data.sparkle_bench.aggregate.pick_score_files`)."""
+    from sparkle_data.sparkle_bench.aggregate import pick_score_files
 
     _outdir(outdir)
-    found = find_score_files(outdir)
-    if not found:
-        raise UsageError(
-            f"{outdir} holds no {{theme}}_{{rater}}_sparkle_score.jsonl file: nothing to "
-            "aggregate. Run `sparkle-data sparkle-bench rate` first."
-        )
-    if rater is None and len(found) > 1:
-        raise UsageError(
-            f"{outdir} holds score files of several raters ({', '.join(found)}): choose one "
-            "with --rater."
-        )
     try:
-        tag = rater_tag(rater) if rater is not None else next(iter(found))
-    except ValueError as e:  # a --rater no score file name can hold
+        pick_score_files(outdir, rater, themes)
+    except ValueError as e:  # ScoreFileError, or a --rater no score file name can hold
         raise UsageError(str(e)) from e
-    if tag not in found:
-        raise UsageError(f"in {outdir}: " + unknown("rater", tag, sorted(found)))
-    if not set(found[tag]) & set(themes):
-        raise UsageError(
-            f"{outdir} holds no score file of rater {tag!r} for {', '.join(themes)} "
-            f"(it has: {', '.join(found[tag])})."
-        )
 
 
 def run_scores(args: argparse.Namespace) -> int:

@@ -14,6 +14,7 @@ an item is unrated, or completeness is unknown, unless ``allow_missing=True``.
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -34,6 +35,7 @@ __all__ = [
     "ThemeScores",
     "load_run",
     "macro_row",
+    "pick_score_files",
     "theme_scores",
 ]
 
@@ -197,23 +199,53 @@ def _status_expected(outdir: Path, theme: str, tag: str) -> list[str] | None:
     return exp
 
 
-def _pick_tag(outdir: Path, tag: str | None) -> tuple[str, dict[str, Path]]:
-    found = find_score_files(outdir)
-    if tag is not None:
-        key = rater_tag(tag)
-        return key, found.get(key, {})
-    if len(found) == 1:
-        key = next(iter(found))
-        return key, found[key]
+def pick_score_files(
+    outdir: str | os.PathLike[str],
+    tag: str | None = None,
+    themes: Sequence[str] | None = None,
+) -> tuple[str, dict[str, Path]]:
+    """The rater tag and its score files by theme in ``outdir``: ``tag``'s (a model name, as in
+    the file names), or the only rater's. Raises :class:`ScoreFileError` when there is
+    nothing to aggregate: no score file, several raters and no ``tag``, a ``tag`` with no
+    file, or (``themes``) none of those themes; ``ValueError`` for a ``tag`` no file name can
+    hold."""
+    where = os.fspath(outdir)
+    found = find_score_files(where)
     if not found:
         raise ScoreFileError.invalid(
-            "output dir", str(outdir), rule="holds no {theme}_{rater}_sparkle_score.jsonl file",
-            path=str(outdir), hint="Run `sparkle-data sparkle-bench rate` first.",
+            "output dir",
+            where,
+            rule="holds no {theme}_{rater}_sparkle_score.jsonl file: nothing to aggregate",
+            hint="Run `sparkle-data sparkle-bench rate` first.",
         )
-    raise ScoreFileError.invalid(
-        "output dir", str(outdir), rule=f"holds score files of several raters ({', '.join(found)})",
-        path=str(outdir), hint="Choose one with --rater.",
-    )
+    if tag is None:
+        if len(found) > 1:
+            raise ScoreFileError.invalid(
+                "output dir",
+                where,
+                rule=f"holds score files of several raters ({', '.join(found)}): choose one "
+                "with --rater (tag= in Python)",
+            )
+        key = next(iter(found))
+    else:
+        key = rater_tag(tag)
+        if key not in found:
+            close = difflib.get_close_matches(key, list(found), n=1, cutoff=0.6)
+            raise ScoreFileError.invalid(
+                "rater",
+                key,
+                rule=f"no score file of it (raters: {', '.join(sorted(found))})",
+                path=where,
+                hint=f"Did you mean {close[0]!r}?" if close else None,
+            )
+    if themes is not None and not set(found[key]) & set(themes):
+        raise ScoreFileError.invalid(
+            "output dir",
+            where,
+            rule=f"holds no score file of rater {key!r} for {', '.join(themes)} "
+            f"(it has: {', '.join(found[key])})",
+        )
+    return key, found[key]
 
 
 def load_run(
@@ -231,7 +263,7 @@ def load_run(
     without it the status files written by ``rate`` are used when present.
     """
     base = Path(outdir)
-    key, files = _pick_tag(base, tag)
+    key, files = pick_score_files(base, tag)
     out: list[ThemeScores] = []
     missing_themes: list[str] = []
     torn: list[str] = []
