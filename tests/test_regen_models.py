@@ -373,3 +373,21 @@ def test_a_template_asks_for_the_instruction_only_when_it_uses_it() -> None:
     with_prompt = SampleInputs("Sparkle_time_000001", "time", {}, {"prompt": "make it night"})
     assert with_prompt.fill("{prompt}!") == "make it night!"
     assert with_prompt.fill("erase {labels} ({prompt})", labels="a") == "erase a (make it night)"
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: FluxEditConfig(model="m", guidance_scale=True), "FluxEditConfig.guidance_scale"),
+        (lambda: FluxEditConfig(model="m", prompt_template=" "), "must be a non-empty template"),
+        (lambda: FluxRemoveConfig(model="m", max_sequence_length=4), "int in [8, 4096]"),
+        (lambda: WanConfig(model="m", shift=0.0), "WanConfig.shift 0.0: must be a number"),
+        (lambda: FluxEditConfig(model="m", steps=0), "FluxEditConfig.steps 0: must be an int"),
+        (lambda: FluxEditConfig(model=""), "must be a Hub id or a local folder"),
+    ],
+)
+def test_stage_settings_are_checked_alike(make: Any, message: str) -> None:
+    with pytest.raises(ValueError) as info:
+        make()
+    assert str(info.value).startswith("Invalid ")
+    assert message in str(info.value)

@@ -21,8 +21,12 @@ __all__ = [
     "StageConfig",
     "TieRule",
     "VoteConfig",
+    "check_int",
+    "check_number",
+    "check_template",
     "config_from_dict",
     "config_to_dict",
+    "invalid_setting",
 ]
 
 X264_PRESETS: Final = (
@@ -39,13 +43,32 @@ X264_PRESETS: Final = (
 TieRule = Literal["foreground", "background"]
 
 
-def _bad(cls: str, name: str, value: object, rule: str) -> ValueError:
-    return ValueError(f"Invalid {cls}.{name} {value!r}: {rule}.")
+def invalid_setting(config: object, name: str, rule: str) -> ValueError:
+    """The error for setting ``name`` of ``config`` breaking ``rule`` (the class, the name,
+    the value and the rule)."""
+    value = getattr(config, name)
+    return ValueError(f"Invalid {type(config).__name__}.{name} {value!r}: {rule}.")
 
 
-def _int(cls: str, name: str, value: object, lo: int, hi: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        raise _bad(cls, name, value, f"must be an int in [{lo}, {hi}]")
+def check_int(config: object, name: str, lo: int, hi: int) -> None:
+    """Raise unless setting ``name`` of ``config`` is an int in ``[lo, hi]`` (not a bool)."""
+    v = getattr(config, name)
+    if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+        raise invalid_setting(config, name, f"must be an int in [{lo}, {hi}]")
+
+
+def check_number(config: object, name: str, lo: float, hi: float) -> None:
+    """Raise unless setting ``name`` of ``config`` is a number in ``[lo, hi]`` (not a bool)."""
+    v = getattr(config, name)
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= v <= hi:
+        raise invalid_setting(config, name, f"must be a number in [{lo}, {hi}]")
+
+
+def check_template(config: object, name: str = "prompt_template") -> None:
+    """Raise unless setting ``name`` of ``config`` is a non-empty template string."""
+    v = getattr(config, name)
+    if not isinstance(v, str) or not v.strip():
+        raise invalid_setting(config, name, "must be a non-empty template")
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +87,7 @@ class Frame0Config(StageConfig):
     compress_level: int = 6
 
     def __post_init__(self) -> None:
-        _int("Frame0Config", "compress_level", self.compress_level, 0, 9)
+        check_int(self, "compress_level", 0, 9)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,23 +113,21 @@ class CannyConfig(StageConfig):
     fps: int = FPS
 
     def __post_init__(self) -> None:
-        c = "CannyConfig"
-        _int(c, "blur", self.blur, 0, 31)
+        check_int(self, "blur", 0, 31)
         if self.blur and self.blur % 2 == 0:
-            raise _bad(c, "blur", self.blur, "must be 0 (no blur) or odd")
-        if not isinstance(self.blur_sigma, (int, float)) or not 0 <= self.blur_sigma <= 50:
-            raise _bad(c, "blur_sigma", self.blur_sigma, "must be a number in [0, 50]")
-        _int(c, "low", self.low, 0, 2000)
-        _int(c, "high", self.high, 1, 2000)
+            raise invalid_setting(self, "blur", "must be 0 (no blur) or odd")
+        check_number(self, "blur_sigma", 0, 50)
+        check_int(self, "low", 0, 2000)
+        check_int(self, "high", 1, 2000)
         if self.low > self.high:
-            raise _bad(c, "low", self.low, f"must be <= high ({self.high})")
+            raise invalid_setting(self, "low", f"must be <= high ({self.high})")
         if not isinstance(self.l2_gradient, bool):
-            raise _bad(c, "l2_gradient", self.l2_gradient, "must be a bool")
-        _int(c, "dilate", self.dilate, 0, 15)
-        _int(c, "crf", self.crf, 0, 51)
+            raise invalid_setting(self, "l2_gradient", "must be a bool")
+        check_int(self, "dilate", 0, 15)
+        check_int(self, "crf", 0, 51)
         if self.x264_preset not in X264_PRESETS:
-            raise _bad(c, "x264_preset", self.x264_preset, f"must be one of {X264_PRESETS}")
-        _int(c, "fps", self.fps, 1, 240)
+            raise invalid_setting(self, "x264_preset", f"must be one of {X264_PRESETS}")
+        check_int(self, "fps", 1, 240)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +141,7 @@ class VoteConfig(StageConfig):
 
     def __post_init__(self) -> None:
         if self.tie not in get_args(TieRule):
-            raise _bad("VoteConfig", "tie", self.tie, f"must be one of {get_args(TieRule)}")
+            raise invalid_setting(self, "tie", f"must be one of {get_args(TieRule)}")
 
 
 def config_to_dict(config: StageConfig) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal, get_args
 
 from sparkle_data.errors import GpuMemoryError, MissingExtraError, WeightsUnavailableError
-from sparkle_data.regen.config import StageConfig
+from sparkle_data.regen.config import StageConfig, check_int, invalid_setting
 from sparkle_data.regen.stage import BatchFn, SampleInputs, StageFn
 
 __all__ = [
@@ -55,10 +55,6 @@ OFFLOADS: Final[tuple[Offload, ...]] = get_args(Offload)
 REGEN_MODELS_EXTRA: Final = 'pip install "sparkle-data[regen-models]"'
 
 
-def _bad(cls: str, name: str, value: object, rule: str) -> ValueError:
-    return ValueError(f"Invalid {cls}.{name} {value!r}: {rule}.")
-
-
 @dataclass(frozen=True, slots=True)
 class ModelConfig(StageConfig):
     """Fields every model stage has.
@@ -83,28 +79,23 @@ class ModelConfig(StageConfig):
     seed: int = 0
 
     def __post_init__(self) -> None:
-        c = type(self).__name__
         if not isinstance(self.model, str) or not self.model.strip():
-            raise _bad(c, "model", self.model, "must be a Hub id or a local folder")
+            raise invalid_setting(self, "model", "must be a Hub id or a local folder")
         if self.revision is not None and (not isinstance(self.revision, str) or not self.revision):
-            raise _bad(c, "revision", self.revision, "must be None or a non-empty string")
+            raise invalid_setting(self, "revision", "must be None or a non-empty string")
         if self.dtype not in DTYPES:
-            raise _bad(c, "dtype", self.dtype, f"must be one of {DTYPES}")
+            raise invalid_setting(self, "dtype", f"must be one of {DTYPES}")
         if not isinstance(self.device, str) or not (
             self.device in ("cpu", "cuda")
             or (self.device.startswith("cuda:") and self.device[5:].isdigit())
         ):
-            raise _bad(c, "device", self.device, "must be 'cpu', 'cuda' or 'cuda:N'")
+            raise invalid_setting(self, "device", "must be 'cpu', 'cuda' or 'cuda:N'")
         if self.offload not in OFFLOADS:
-            raise _bad(c, "offload", self.offload, f"must be one of {OFFLOADS}")
+            raise invalid_setting(self, "offload", f"must be one of {OFFLOADS}")
         if self.offload != "none" and self.device == "cpu":
-            raise _bad(c, "offload", self.offload, "needs a CUDA device (device='cpu' given)")
-        for name in ("steps", "seed"):
-            v = getattr(self, name)
-            hi = 1000 if name == "steps" else 2**63 - 1
-            lo = 1 if name == "steps" else 0
-            if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
-                raise _bad(c, name, v, f"must be an int in [{lo}, {hi}]")
+            raise invalid_setting(self, "offload", "needs a CUDA device (device='cpu' given)")
+        check_int(self, "steps", 1, 1000)
+        check_int(self, "seed", 0, 2**63 - 1)
 
 
 def require(module: str, *, stage: str, extra: str = REGEN_MODELS_EXTRA) -> Any:

@@ -39,6 +39,7 @@ from typing import Any, Final, Protocol
 
 from sparkle_data.errors import EditScoreParseError
 from sparkle_data.readers.video import read_video
+from sparkle_data.regen.config import check_int, check_number, check_template
 from sparkle_data.regen.frames import video_score_frames
 from sparkle_data.regen.models.common import (
     ModelConfig,
@@ -131,18 +132,13 @@ class EditScoreConfig(ModelConfig):
         if self.backbone not in EDITSCORE_BACKBONES and self.backbone not in _FACTORIES:
             raise ValueError(f"Invalid {c}.backbone {self.backbone!r}: must be one of "
                              f"{EDITSCORE_BACKBONES} or a registered scorer.")
-        for name, lo, hi in (("score_range", 1, 1000), ("num_pass", 1, 64)):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
-                raise ValueError(f"Invalid {c}.{name} {v!r}: must be an int in [{lo}, {hi}].")
-        t = self.temperature
-        if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 <= t <= 5:
-            raise ValueError(f"Invalid {c}.temperature {t!r}: must be in [0, 5].")
+        check_int(self, "score_range", 1, 1000)
+        check_int(self, "num_pass", 1, 64)
+        check_number(self, "temperature", 0, 5)
         if self.reduction not in ("average_last", "average_first"):
             raise ValueError(f"Invalid {c}.reduction {self.reduction!r}: must be "
                              "'average_last' or 'average_first'.")
-        if not isinstance(self.prompt_template, str) or not self.prompt_template.strip():
-            raise ValueError(f"Invalid {c}.prompt_template {self.prompt_template!r}: empty.")
+        check_template(self)
         if self.backbone == "openai" and not (self.openai_url and self.key_file):
             raise ValueError(f"Invalid {c}.backbone 'openai': needs openai_url and key_file.")
 

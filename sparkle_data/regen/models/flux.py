@@ -23,6 +23,7 @@ from typing import Any, Final
 import numpy as np
 
 from sparkle_data.readers.image import encode_png
+from sparkle_data.regen.config import check_int, check_number, check_template
 from sparkle_data.regen.models.common import (
     ModelConfig,
     cached_model,
@@ -80,16 +81,9 @@ class FluxEditConfig(ModelConfig):
 
     def __post_init__(self) -> None:
         ModelConfig.__post_init__(self)
-        c = type(self).__name__
-        if not isinstance(self.guidance_scale, (int, float)) or not 0 <= self.guidance_scale <= 30:
-            raise ValueError(
-                f"Invalid {c}.guidance_scale {self.guidance_scale!r}: must be in [0, 30]."
-            )
-        if not isinstance(self.prompt_template, str) or not self.prompt_template.strip():
-            raise ValueError(f"Invalid {c}.prompt_template {self.prompt_template!r}: empty.")
-        m = self.max_sequence_length
-        if isinstance(m, bool) or not isinstance(m, int) or not 8 <= m <= 4096:
-            raise ValueError(f"Invalid {c}.max_sequence_length {m!r}: must be in [8, 4096].")
+        check_number(self, "guidance_scale", 0, 30)
+        check_template(self)
+        check_int(self, "max_sequence_length", 8, 4096)
         self.layers()
 
     def layers(self) -> tuple[int, ...]:

@@ -32,6 +32,7 @@ from typing import Any, Final, TypeVar
 
 from sparkle_data.errors import GroundingParseError
 from sparkle_data.readers.video import read_video
+from sparkle_data.regen.config import check_int, check_template
 from sparkle_data.regen.frames import anchor_frames
 from sparkle_data.regen.models.common import (
     ModelConfig,
@@ -104,14 +105,10 @@ class GroundingR1Config(ModelConfig):
 
     def __post_init__(self) -> None:
         ModelConfig.__post_init__(self)
-        c = type(self).__name__
-        if not isinstance(self.prompt_template, str) or not self.prompt_template.strip():
-            raise ValueError(f"Invalid {c}.prompt_template {self.prompt_template!r}: empty.")
-        for name, lo, hi in (("max_new_tokens", 1, 32768), ("max_pixels", 0, 2**31),
-                             ("batch_size", 1, 1024)):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
-                raise ValueError(f"Invalid {c}.{name} {v!r}: must be an int in [{lo}, {hi}].")
+        check_template(self)
+        check_int(self, "max_new_tokens", 1, 32768)
+        check_int(self, "max_pixels", 0, 2**31)
+        check_int(self, "batch_size", 1, 1024)
 
 
 @dataclass(frozen=True, slots=True)
