@@ -50,7 +50,7 @@ Every warning the library emits derives from :class:`SparkleWarning`, so
     ├── FullPassWarning                     a full pass fell back to indexing for a unit
     ├── StaleIndexWarning                   a published Hub index disagreed with its shards
     ├── CorruptDownloadWarning              a cached download failed its check, fetched again
-    └── FilterWarning                       a filter value that matches no row (typo?)
+    └── FilterWarning                       a filter value matching no row; an empty selection
 
 The packages re-export the classes they raise (``sparkle_data.filters.FilterError`` is this
 module's ``FilterError``); the documented import path is ``sparkle_data.errors``. A few
@@ -484,4 +484,5 @@ class CorruptDownloadWarning(SparkleWarning):
 
 
 class FilterWarning(SparkleWarning):
-    """A filter that is valid but suspicious: a value that appears in no row (a typo?)."""
+    """A filter that is valid but suspicious: a value that appears in no row (a typo?), or a
+    selection that keeps no sample."""

@@ -57,3 +57,34 @@ def test_hf_front_end_raises_too(parent: Path) -> None:
 
     with pytest.raises(NoDatasetError):
         hf.load_dataset(str(parent), streaming=True, progress=False)
+
+
+def test_an_empty_selection_warns_at_the_users_line(parent: Path) -> None:
+    from sparkle_data.dataset import SparkleFullPass, SparkleMapDataset
+    from sparkle_data.errors import FilterWarning
+
+    root = parent / "Sparkle"
+    for cls in (SparkleDataset, SparkleMapDataset, SparkleFullPass):
+        with pytest.warns(FilterWarning, match="passes the selection") as caught:
+            ds = cls(root, fields=["source_video"], where=lambda t: t.index == "none")
+        assert len(ds.ids) == 0
+        assert caught[0].filename == __file__, (cls, caught[0].filename)
+
+
+def test_hf_empty_selection_warns_at_the_users_line(parent: Path) -> None:
+    from sparkle_data import hf
+    from sparkle_data.errors import FilterWarning
+
+    with pytest.warns(FilterWarning, match="the dataset is empty") as caught:
+        hf.load_dataset(
+            str(parent / "Sparkle"),
+            streaming=True,
+            progress=False,
+            where=lambda t: t.index == "none",
+        )
+    assert caught[0].filename == __file__
+
+
+def test_a_string_where_says_how_to_parse_it(parent: Path) -> None:
+    with pytest.raises(TypeError, match=r"where=parse_filter\('frame0_overall > 3'\)"):
+        SparkleDataset(parent / "Sparkle", fields=["source_video"], where="frame0_overall > 3")

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from sparkle_data.catalog.model import Catalog
+from sparkle_data.errors import FilterWarning
 from sparkle_data.layout import parse_sample_id
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["Predicate", "select_ids"]
+__all__ = ["Predicate", "select_ids", "warn_if_empty"]
 
 Predicate = Callable[["pd.DataFrame"], Any]
 """A filter over the catalog table returning a boolean mask (or an object with ``mask``)."""
@@ -52,8 +54,48 @@ def select_ids(
         keep &= t.index.isin(wanted)
     if where is not None:
         mask_fn = getattr(where, "mask", None)
+        if not callable(mask_fn) and not callable(where):
+            raise TypeError(
+                f"Invalid where {where!r}: must be a filter (an object with mask(table), e.g. "
+                "sparkle_data.filters.PAPER) or a callable on the catalog table. "
+                + (
+                    f"Parse an expression first: where=parse_filter({where!r}) "
+                    "(from sparkle_data.filters)."
+                    if isinstance(where, str)
+                    else ""
+                )
+            )
         mask = mask_fn(t) if callable(mask_fn) else where(t)
         keep &= np.asarray(mask, dtype=bool)
     if "skip_reason" in t.columns:
         keep &= t["skip_reason"].isna().to_numpy()
     return sorted(str(i) for i in t.index[keep])
+
+
+def warn_if_empty(
+    selected: Sequence[str],
+    catalog: Catalog,
+    *,
+    edit_types: Sequence[str] | None = None,
+    ids: Sequence[str] | None = None,
+    where: Predicate | None = None,
+    stacklevel: int = 1,
+) -> None:
+    """Warn (:class:`~sparkle_data.errors.FilterWarning`) when ``selected`` is empty: a
+    dataset over it would yield nothing, and a training loop would run no step.
+    ``stacklevel`` as in :func:`warnings.warn`, counted from the caller."""
+    if selected:
+        return
+    asked = [f"edit_types={list(edit_types)}"] if edit_types is not None else []
+    if ids is not None:
+        asked.append(f"{len(ids)} ids")
+    if where is not None:
+        asked.append(f"where={where!r}")
+    constraints = ", ".join(asked) or "no constraint"
+    warnings.warn(
+        f"No corpus sample of {catalog.root} passes the selection ({constraints}): the "
+        f"dataset is empty. The root holds {int(catalog.table['in_corpus'].sum())} corpus "
+        "samples; check the filter's thresholds and field names.",
+        FilterWarning,
+        stacklevel=stacklevel + 1,
+    )

@@ -19,7 +19,7 @@ from dataclasses import dataclass, fields
 from typing import Any, TypedDict
 
 from sparkle_data.catalog.model import Catalog
-from sparkle_data.catalog.select import Predicate, select_ids
+from sparkle_data.catalog.select import Predicate, select_ids, warn_if_empty
 from sparkle_data.dataset.fields import DEFAULT_FIELDS, FILE_FIELDS, Field, check_fields
 from sparkle_data.dataset.sample import SampleLoader
 from sparkle_data.policy import OnError, SkipReport
@@ -100,9 +100,19 @@ class SampleArgs:
     def skip_report(self) -> SkipReport:
         return SkipReport(on_error=self.on_error, max_skips=self.max_skips)
 
-    def select(self, catalog: Catalog) -> list[str]:
-        """The sample ids of ``catalog`` that pass ``edit_types`` / ``ids`` / ``where``."""
-        return select_ids(catalog, edit_types=self.edit_types, ids=self.ids, where=self.where)
+    def select(self, catalog: Catalog, *, stacklevel: int = 1) -> list[str]:
+        """The sample ids of ``catalog`` that pass ``edit_types`` / ``ids`` / ``where``
+        (a :class:`~sparkle_data.errors.FilterWarning` at ``stacklevel`` when none does)."""
+        chosen = select_ids(catalog, edit_types=self.edit_types, ids=self.ids, where=self.where)
+        warn_if_empty(
+            chosen,
+            catalog,
+            edit_types=self.edit_types,
+            ids=self.ids,
+            where=self.where,
+            stacklevel=stacklevel + 1,
+        )
+        return chosen
 
     def loader(self, catalog: Catalog, ids: Sequence[str]) -> SampleLoader:
         """The loader of these fields and decoding options, prepared for ``ids`` (the

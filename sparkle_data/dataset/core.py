@@ -77,7 +77,7 @@ class _Base:
             )
         )
         self.catalog = catalog
-        self.ids = args.select(catalog)
+        self.ids = args.select(catalog, stacklevel=3)  # the line that built the dataset
         self.loader = args.loader(catalog, self.ids)
         self.options = self.loader.options
         """The decoding arguments (``frames``, ``resize``, ...), validated once."""

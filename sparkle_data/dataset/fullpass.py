@@ -193,7 +193,7 @@ class SparkleFullPass(IterableDataset[dict[str, Any]]):
                 report=self.report,
             )
         )
-        self.ids = args.select(self.catalog)
+        self.ids = args.select(self.catalog, stacklevel=2)
         self._wanted = frozenset(self.ids)
         self.loader = args.loader(self.catalog, self.ids)
         self.options = self.loader.options

@@ -19,7 +19,7 @@ import numpy as np
 
 from sparkle_data._version import __version__
 from sparkle_data.catalog.groups import group_ids
-from sparkle_data.catalog.select import Predicate
+from sparkle_data.catalog.select import Predicate, warn_if_empty
 from sparkle_data.errors import MissingArtifactError
 from sparkle_data.hf.indexes import DEFAULT_REPO, Root, list_files, open_root, root_catalog
 from sparkle_data.hf.rows import (
@@ -160,6 +160,7 @@ def load_dataset(
     else:
         catalog = root_catalog(root, edit_types=edit_types, artifacts=_artifacts(spec), **options)
     selected = select_ids(catalog, edit_types=edit_types, ids=ids, where=where)
+    warn_if_empty(selected, catalog, edit_types=edit_types, ids=ids, where=where, stacklevel=2)
     catalog = _trim(catalog, selected, spec)
     _check_located(catalog, selected, spec)
     groups = group_ids(catalog, selected, spec.fields, num_shards=num_shards)

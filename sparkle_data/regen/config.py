@@ -21,9 +21,9 @@ __all__ = [
     "StageConfig",
     "TieRule",
     "VoteConfig",
-    "check_int",
-    "check_number",
-    "check_template",
+    "check_int_setting",
+    "check_number_setting",
+    "check_template_setting",
     "config_from_dict",
     "config_to_dict",
     "invalid_setting",
@@ -50,21 +50,21 @@ def invalid_setting(config: object, name: str, rule: str) -> ValueError:
     return ValueError(f"Invalid {type(config).__name__}.{name} {value!r}: {rule}.")
 
 
-def check_int(config: object, name: str, lo: int, hi: int) -> None:
+def check_int_setting(config: object, name: str, lo: int, hi: int) -> None:
     """Raise unless setting ``name`` of ``config`` is an int in ``[lo, hi]`` (not a bool)."""
     v = getattr(config, name)
     if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
         raise invalid_setting(config, name, f"must be an int in [{lo}, {hi}]")
 
 
-def check_number(config: object, name: str, lo: float, hi: float) -> None:
+def check_number_setting(config: object, name: str, lo: float, hi: float) -> None:
     """Raise unless setting ``name`` of ``config`` is a number in ``[lo, hi]`` (not a bool)."""
     v = getattr(config, name)
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= v <= hi:
         raise invalid_setting(config, name, f"must be a number in [{lo}, {hi}]")
 
 
-def check_template(config: object, name: str = "prompt_template") -> None:
+def check_template_setting(config: object, name: str = "prompt_template") -> None:
     """Raise unless setting ``name`` of ``config`` is a non-empty template string."""
     v = getattr(config, name)
     if not isinstance(v, str) or not v.strip():
@@ -87,7 +87,7 @@ class Frame0Config(StageConfig):
     compress_level: int = 6
 
     def __post_init__(self) -> None:
-        check_int(self, "compress_level", 0, 9)
+        check_int_setting(self, "compress_level", 0, 9)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,21 +113,21 @@ class CannyConfig(StageConfig):
     fps: int = FPS
 
     def __post_init__(self) -> None:
-        check_int(self, "blur", 0, 31)
+        check_int_setting(self, "blur", 0, 31)
         if self.blur and self.blur % 2 == 0:
             raise invalid_setting(self, "blur", "must be 0 (no blur) or odd")
-        check_number(self, "blur_sigma", 0, 50)
-        check_int(self, "low", 0, 2000)
-        check_int(self, "high", 1, 2000)
+        check_number_setting(self, "blur_sigma", 0, 50)
+        check_int_setting(self, "low", 0, 2000)
+        check_int_setting(self, "high", 1, 2000)
         if self.low > self.high:
             raise invalid_setting(self, "low", f"must be <= high ({self.high})")
         if not isinstance(self.l2_gradient, bool):
             raise invalid_setting(self, "l2_gradient", "must be a bool")
-        check_int(self, "dilate", 0, 15)
-        check_int(self, "crf", 0, 51)
+        check_int_setting(self, "dilate", 0, 15)
+        check_int_setting(self, "crf", 0, 51)
         if self.x264_preset not in X264_PRESETS:
             raise invalid_setting(self, "x264_preset", f"must be one of {X264_PRESETS}")
-        check_int(self, "fps", 1, 240)
+        check_int_setting(self, "fps", 1, 240)
 
 
 @dataclass(frozen=True, slots=True)

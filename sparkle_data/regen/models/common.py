@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal, get_args
 
 from sparkle_data.errors import GpuMemoryError, MissingExtraError, WeightsUnavailableError
-from sparkle_data.regen.config import StageConfig, check_int, invalid_setting
+from sparkle_data.regen.config import StageConfig, check_int_setting, invalid_setting
 from sparkle_data.regen.stage import BatchFn, SampleInputs, StageFn
 
 __all__ = [
@@ -94,8 +94,8 @@ class ModelConfig(StageConfig):
             raise invalid_setting(self, "offload", f"must be one of {OFFLOADS}")
         if self.offload != "none" and self.device == "cpu":
             raise invalid_setting(self, "offload", "needs a CUDA device (device='cpu' given)")
-        check_int(self, "steps", 1, 1000)
-        check_int(self, "seed", 0, 2**63 - 1)
+        check_int_setting(self, "steps", 1, 1000)
+        check_int_setting(self, "seed", 0, 2**63 - 1)
 
 
 def require(module: str, *, stage: str, extra: str = REGEN_MODELS_EXTRA) -> Any:

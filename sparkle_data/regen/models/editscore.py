@@ -39,7 +39,11 @@ from typing import Any, Final, Protocol
 
 from sparkle_data.errors import EditScoreParseError
 from sparkle_data.readers.video import read_video
-from sparkle_data.regen.config import check_int, check_number, check_template
+from sparkle_data.regen.config import (
+    check_int_setting,
+    check_number_setting,
+    check_template_setting,
+)
 from sparkle_data.regen.frames import video_score_frames
 from sparkle_data.regen.models.common import (
     ModelConfig,
@@ -132,13 +136,13 @@ class EditScoreConfig(ModelConfig):
         if self.backbone not in EDITSCORE_BACKBONES and self.backbone not in _FACTORIES:
             raise ValueError(f"Invalid {c}.backbone {self.backbone!r}: must be one of "
                              f"{EDITSCORE_BACKBONES} or a registered scorer.")
-        check_int(self, "score_range", 1, 1000)
-        check_int(self, "num_pass", 1, 64)
-        check_number(self, "temperature", 0, 5)
+        check_int_setting(self, "score_range", 1, 1000)
+        check_int_setting(self, "num_pass", 1, 64)
+        check_number_setting(self, "temperature", 0, 5)
         if self.reduction not in ("average_last", "average_first"):
             raise ValueError(f"Invalid {c}.reduction {self.reduction!r}: must be "
                              "'average_last' or 'average_first'.")
-        check_template(self)
+        check_template_setting(self)
         if self.backbone == "openai" and not (self.openai_url and self.key_file):
             raise ValueError(f"Invalid {c}.backbone 'openai': needs openai_url and key_file.")
 

@@ -23,7 +23,11 @@ from typing import Any, Final
 import numpy as np
 
 from sparkle_data.readers.image import encode_png
-from sparkle_data.regen.config import check_int, check_number, check_template
+from sparkle_data.regen.config import (
+    check_int_setting,
+    check_number_setting,
+    check_template_setting,
+)
 from sparkle_data.regen.models.common import (
     ModelConfig,
     cached_model,
@@ -81,9 +85,9 @@ class FluxEditConfig(ModelConfig):
 
     def __post_init__(self) -> None:
         ModelConfig.__post_init__(self)
-        check_number(self, "guidance_scale", 0, 30)
-        check_template(self)
-        check_int(self, "max_sequence_length", 8, 4096)
+        check_number_setting(self, "guidance_scale", 0, 30)
+        check_template_setting(self)
+        check_int_setting(self, "max_sequence_length", 8, 4096)
         self.layers()
 
     def layers(self) -> tuple[int, ...]:

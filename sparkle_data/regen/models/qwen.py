@@ -32,7 +32,7 @@ from typing import Any, Final, TypeVar
 
 from sparkle_data.errors import GroundingParseError
 from sparkle_data.readers.video import read_video
-from sparkle_data.regen.config import check_int, check_template
+from sparkle_data.regen.config import check_int_setting, check_template_setting
 from sparkle_data.regen.frames import anchor_frames
 from sparkle_data.regen.models.common import (
     ModelConfig,
@@ -105,10 +105,10 @@ class GroundingR1Config(ModelConfig):
 
     def __post_init__(self) -> None:
         ModelConfig.__post_init__(self)
-        check_template(self)
-        check_int(self, "max_new_tokens", 1, 32768)
-        check_int(self, "max_pixels", 0, 2**31)
-        check_int(self, "batch_size", 1, 1024)
+        check_template_setting(self)
+        check_int_setting(self, "max_new_tokens", 1, 32768)
+        check_int_setting(self, "max_pixels", 0, 2**31)
+        check_int_setting(self, "batch_size", 1, 1024)
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,7 +29,7 @@ import numpy.typing as npt
 
 from sparkle_data.readers.grounding import grounding_frame_indices
 from sparkle_data.readers.video import read_video
-from sparkle_data.regen.config import TieRule, VoteConfig, check_number
+from sparkle_data.regen.config import TieRule, VoteConfig, check_number_setting
 from sparkle_data.regen.frames import box_to_pixels
 from sparkle_data.regen.models.common import (
     ModelConfig,
@@ -67,7 +67,7 @@ class Sam3MaskConfig(ModelConfig):
         ModelConfig.__post_init__(self)
         self.direction_list()
         VoteConfig(tie=self.tie)
-        check_number(self, "mask_threshold", -50, 50)
+        check_number_setting(self, "mask_threshold", -50, 50)
 
     def direction_list(self) -> tuple[str, ...]:
         out = tuple(d.strip() for d in str(self.directions).split(",") if d.strip())

@@ -29,7 +29,7 @@ import numpy as np
 
 from sparkle_data.layout import FPS
 from sparkle_data.readers.video import probe_video
-from sparkle_data.regen.config import X264_PRESETS, check_number, check_template
+from sparkle_data.regen.config import X264_PRESETS, check_number_setting, check_template_setting
 from sparkle_data.regen.media import encode_mp4
 from sparkle_data.regen.models.common import (
     ModelConfig,
@@ -108,10 +108,10 @@ class WanConfig(ModelConfig):
             raise ValueError(
                 f"Invalid {c}.steps {self.steps!r}: must equal the number of sigmas ({len(sig)})."
             )
-        check_number(self, "shift", 0.1, 50.0)
-        check_number(self, "boundary_ratio", 0.0, 1.0)
-        check_number(self, "guidance_scale", 0.0, 30.0)
-        check_number(self, "guidance_scale_2", 0.0, 30.0)
+        check_number_setting(self, "shift", 0.1, 50.0)
+        check_number_setting(self, "boundary_ratio", 0.0, 1.0)
+        check_number_setting(self, "guidance_scale", 0.0, 30.0)
+        check_number_setting(self, "guidance_scale_2", 0.0, 30.0)
         for name in ("height", "width"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 16 or v % 16:
@@ -119,7 +119,7 @@ class WanConfig(ModelConfig):
         n = self.num_frames
         if isinstance(n, bool) or not isinstance(n, int) or n < 5 or (n - 1) % 4:
             raise ValueError(f"Invalid {c}.num_frames {n!r}: must be 4k + 1 (e.g. 81), >= 5.")
-        check_template(self)
+        check_template_setting(self)
         if self.x264_preset not in X264_PRESETS:
             raise ValueError(f"Invalid {c}.x264_preset {self.x264_preset!r}.")
         for name, lo, hi in (("fps", 1, 240), ("crf", 0, 51), ("max_sequence_length", 8, 4096)):
