@@ -38,9 +38,10 @@ def test_missing_folder_says_so(tmp_path: Path) -> None:
         build_catalog(tmp_path / "nowhere")
 
 
-def test_edit_types_without_pieces_raise(parent: Path) -> None:
-    with pytest.raises(NoDatasetError, match="edit types style"):
+def test_edit_types_without_pieces_raise_and_name_those_present(parent: Path) -> None:
+    with pytest.raises(NoDatasetError, match="edit types style") as info:
         build_catalog(parent / "Sparkle", edit_types=["style"])
+    assert "It holds edit types time: include them in edit_types" in str(info.value)
 
 
 @pytest.mark.network

@@ -182,6 +182,14 @@ def require_pieces(
     if sfs.is_local(fs):
         if not os.path.exists(inv.root):
             msg = f"No such folder {given!r}: " + msg.split(": ", 1)[1]
+        others = tuple(et for et in EDIT_TYPES if et not in inv.edit_types)
+        if others and os.path.isdir(inv.root):
+            held = _edit_types_held(scan_inventory(inv.root, edit_types=others))
+            if held:
+                raise NoDatasetError(
+                    f"{msg} It holds edit types {', '.join(held)}: include them in "
+                    "edit_types (--edit-types), or leave it out for all."
+                )
         for candidate in _candidates(inv.root):
             try:
                 found = scan_inventory(candidate, edit_types=inv.edit_types)
@@ -193,6 +201,13 @@ def require_pieces(
     else:
         msg += " Check the URL (the folder that holds prompts/ and the shards) and --edit-types."
     raise NoDatasetError(msg)
+
+
+def _edit_types_held(inv: Inventory) -> list[str]:
+    """The edit types ``inv`` found any piece of, in card order."""
+    held = {*inv.prompts, *inv.metadata, *(et for et, _ in inv.records)}
+    held |= {s.edit_type for s in inv.shards.values()} | {et for et, _ in inv.loose}
+    return [et for et in inv.edit_types if et in held]
 
 
 def _candidates(root: str) -> list[str]:
