@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from sparkle_data.catalog import Catalog, build_catalog
-from sparkle_data.errors import IntegrityError, MissingArtifactError
+from sparkle_data.errors import FilterWarning, IntegrityError, MissingArtifactError
 from sparkle_data.hf import (
     CorruptDownloadWarning,
     StaleIndexWarning,
@@ -115,7 +115,9 @@ def test_filter_and_revision_pinning(hub: FakeHub, catalog: Catalog) -> None:
     old = hub.resolve(REPO)
     hub.tag(REPO, "v1")
     hub.commit(REPO, {"prompts/time_train.csv": b"prompt,src_video,tgt_video,task\n"})
-    assert ids_of(load_dataset(REPO, "time", fields=["metadata"], progress=False)) == []
+    with pytest.warns(FilterWarning, match="holds no corpus sample"):
+        emptied = load_dataset(REPO, "time", fields=["metadata"], progress=False)
+    assert ids_of(emptied) == []
     pinned = load_dataset(
         REPO,
         "time",

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from sparkle_data.catalog import Catalog, build_catalog
+from sparkle_data.errors import FilterWarning
 from sparkle_data.hf import load_dataset
 from sparkle_data.hf.rows import METADATA_COLUMNS, SCORE_COLUMNS, LazyRow
 from sparkle_data.testing import SampleTreeSummary
@@ -277,7 +278,8 @@ def test_errors(sample_tree: SampleTreeSummary) -> None:
         load(sample_tree.root, ids=["Sparkle_time_000000"])
     with pytest.raises(FileNotFoundError):
         load_dataset(str(sample_tree.root / "nope"), progress=False)
-    empty = load(sample_tree.root, where=lambda t: t["edit_type"] == "nope")
+    with pytest.warns(FilterWarning, match="the dataset is empty"):
+        empty = load(sample_tree.root, where=lambda t: t["edit_type"] == "nope")
     assert list(empty) == []
 
 

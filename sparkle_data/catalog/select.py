@@ -92,10 +92,15 @@ def warn_if_empty(
     if where is not None:
         asked.append(f"where={where!r}")
     constraints = ", ".join(asked) or "no constraint"
+    corpus = int(catalog.table["in_corpus"].sum()) if len(catalog.table) else 0
+    why = (
+        f"The root holds {corpus} corpus samples; check the filter's thresholds and field names."
+        if corpus
+        else "The root holds no corpus sample: its prompts CSVs list no pair."
+    )
     warnings.warn(
         f"No corpus sample of {catalog.root} passes the selection ({constraints}): the "
-        f"dataset is empty. The root holds {int(catalog.table['in_corpus'].sum())} corpus "
-        "samples; check the filter's thresholds and field names.",
+        f"dataset is empty. {why}",
         FilterWarning,
         stacklevel=stacklevel + 1,
     )
