@@ -20,7 +20,7 @@ from typing import Any, TextIO
 
 from sparkle_data import __version__
 from sparkle_data.cli._common import UsageError
-from sparkle_data.errors import SparkleError
+from sparkle_data.errors import NoDatasetError, SparkleError
 
 __all__ = ["EXIT_BROKEN_PIPE", "build_parser", "main"]
 
@@ -121,6 +121,9 @@ def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             return 130
         except BrokenPipeError:
             raise  # main decides: a closed stdout is no error
+        except NoDatasetError as e:  # the library's sentence, in the CLI's lower case
+            text = str(e)
+            return _fail(command, UsageError(text[:1].lower() + text[1:]), 2)
         except (UsageError, FileNotFoundError, NotADirectoryError, IsADirectoryError) as e:
             return _fail(command, e, 2)
         except SparkleError as e:

@@ -8,7 +8,8 @@
   commands repeat (``--json``, ``-q``, ``--workers``, ``--population``, ``--allow-empty``).
 * :func:`open_catalog` is the one way a command builds its catalog from those arguments: it
   resolves ``--index-file`` (:func:`resolve_index_file`), builds the catalog and refuses a root
-  holding no Sparkle piece, naming the nearest folder that does (:func:`require_dataset`).
+  holding no Sparkle piece (``build_catalog`` raises ``NoDatasetError``, naming the nearest
+  folder that has one; the CLI prints it as a usage error).
 * :func:`choice` is an argparse ``type`` with a did-you-mean and the valid list;
   :func:`check_filter_fields` does the same for the fields of a filter expression.
 * :func:`emit` prints a result, or writes it as JSON (``--json FILE|-``).
@@ -31,7 +32,7 @@ from sparkle_data.errors import UsageError as UsageError  # re-exported for the 
 from sparkle_data.layout import EDIT_TYPES
 
 if TYPE_CHECKING:
-    from sparkle_data.catalog import Catalog, Inventory
+    from sparkle_data.catalog import Catalog
     from sparkle_data.catalog.duplicates import DuplicateRule
     from sparkle_data.filters import Filter
     from sparkle_data.io.retry import RetryPolicy
@@ -284,25 +285,6 @@ def resolve_index_file(root: str, index_file: str | None) -> str | None:
 # --------------------------------------------------------------------------- dataset roots
 
 
-def require_dataset(root: str, inv: Inventory) -> None:
-    """Raise :class:`UsageError` when ``inv`` found no Sparkle piece under ``root`` (the
-    message of :func:`~sparkle_data.catalog.inventory.require_pieces`)."""
-    from sparkle_data.catalog.inventory import require_pieces
-    from sparkle_data.errors import NoDatasetError
-    from sparkle_data.io import fs as sfs
-
-    try:
-        require_pieces(inv, sfs.resolve(root)[0], root)
-    except NoDatasetError as e:
-        raise no_dataset_usage(e) from None
-
-
-def no_dataset_usage(error: Exception) -> UsageError:
-    """The CLI's one-line form of a :class:`~sparkle_data.errors.NoDatasetError`."""
-    text = str(error)
-    return UsageError(text[:1].lower() + text[1:])
-
-
 def open_catalog(
     args: argparse.Namespace,
     *,
@@ -324,23 +306,18 @@ def open_catalog(
     args.index_file = resolve_index_file(args.root, args.index_file)
     if getattr(args, "skip_bad", False) and on_error == "error":
         on_error = "skip"
-    from sparkle_data.errors import NoDatasetError
-
-    try:
-        catalog = build_catalog(
-            args.root,
-            edit_types=args.edit_types,
-            index_file=args.index_file,
-            index_shards=index_shards,
-            cache=not args.no_cache,
-            progress=(not getattr(args, "quiet", False)) if progress is None else progress,
-            on_error=on_error,
-            probe_videos=probe_videos,
-            duplicates=getattr(args, "duplicates", None) or duplicates,
-            retry=retry_policy(args),
-        )
-    except NoDatasetError as e:
-        raise no_dataset_usage(e) from None
+    catalog = build_catalog(  # a root with no Sparkle piece raises NoDatasetError (exit 2)
+        args.root,
+        edit_types=args.edit_types,
+        index_file=args.index_file,
+        index_shards=index_shards,
+        cache=not args.no_cache,
+        progress=(not getattr(args, "quiet", False)) if progress is None else progress,
+        on_error=on_error,
+        probe_videos=probe_videos,
+        duplicates=getattr(args, "duplicates", None) or duplicates,
+        retry=retry_policy(args),
+    )
     if catalog.report.total and getattr(args, "skip_bad", False):
         import warnings
 

@@ -11,7 +11,6 @@ from sparkle_data.cli._common import (
     add_source,
     add_workers,
     command_parser,
-    require_dataset,
     retry_policy,
 )
 
@@ -64,7 +63,7 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sparkle_data.catalog.inventory import scan_inventory
+    from sparkle_data.catalog.inventory import require_pieces, scan_inventory
     from sparkle_data.catalog.startup import start_root
     from sparkle_data.io import fs as sfs
     from sparkle_data.io.index import add_checksums, build_indexes, write_indexes
@@ -87,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
         )
         base, files = started.base, started.files
     inv = scan_inventory(base, edit_types=args.edit_types, files=files, fs=fs)
-    require_dataset(args.root, inv)
+    require_pieces(inv, fs, args.root)
     rels = sorted(inv.shards)
     if not rels:
         raise UsageError(

@@ -8,7 +8,7 @@ import os
 import sys
 from typing import Any, Final
 
-from sparkle_data.cli._common import UsageError, int_at_least, no_dataset_usage, write_json
+from sparkle_data.cli._common import UsageError, int_at_least, write_json
 from sparkle_data.cli.make_sample import parse_size
 
 __all__ = ["register"]
@@ -213,12 +213,7 @@ def _artifacts(values: list[str]) -> list[str]:
 def _catalog(a: argparse.Namespace) -> Any:
     """The root's catalog; a root with no Sparkle piece is a usage error (exit 2)."""
     from sparkle_data.catalog import build_catalog
-    from sparkle_data.errors import NoDatasetError
-
-    try:
-        return build_catalog(a.root, edit_types=a.edit_types, progress=not a.quiet, on_error="skip")
-    except NoDatasetError as e:
-        raise no_dataset_usage(e) from None
+    return build_catalog(a.root, edit_types=a.edit_types, progress=not a.quiet, on_error="skip")
 
 
 def _nothing(plan: Any, allow_empty: bool, what: str | None = None) -> int:
