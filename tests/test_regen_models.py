@@ -23,7 +23,7 @@ from sparkle_data.readers.video import probe_video, read_video
 from sparkle_data.regen.local import run_local
 from sparkle_data.regen.manifest import build_manifest
 from sparkle_data.regen.models.common import check_gpu_memory, require
-from sparkle_data.regen.models.flux import FluxEditConfig, FluxRemoveConfig, removal_prompt
+from sparkle_data.regen.models.flux import FluxEditConfig, FluxRemoveConfig, removal_labels
 from sparkle_data.regen.models.wan import WanConfig, lightx2v_timesteps
 from sparkle_data.regen.planner import plan_regen
 from sparkle_data.regen.registry import get_stage
@@ -234,11 +234,15 @@ def test_model_configs_validate() -> None:
 
 
 def test_removal_prompt_is_ours_and_overridable() -> None:
-    text = removal_prompt(["woman in hat", " dog "], FluxRemoveConfig().prompt_template)
+    from sparkle_data.regen.stage import SampleInputs
+
+    inputs = SampleInputs("Sparkle_time_000001", "time", {}, {"prompt": "x"})
+    template = FluxRemoveConfig().prompt_template
+    text = inputs.fill(template, labels=removal_labels(["woman in hat", " dog "]))
     assert "woman in hat; dog" in text
-    assert removal_prompt(["a"], "erase {labels} ({prompt})", "x") == "erase a (x)"
+    assert inputs.fill("erase {labels} ({prompt})", labels=removal_labels(["a"])) == "erase a (x)"
     with pytest.raises(ValueError, match="nothing to remove"):
-        removal_prompt([" "], "{labels}")
+        removal_labels([" "])
 
 
 def test_clear_errors_extra_weights_gpu(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

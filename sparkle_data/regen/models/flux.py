@@ -47,7 +47,6 @@ __all__ = [
     "load_flux",
     "model_size",
     "removal_labels",
-    "removal_prompt",
     "run_edit",
     "run_remove",
 ]
@@ -168,11 +167,6 @@ def edit_frame(
         result = result.resize((width, height), image_mod.LANCZOS)
     arr: np.ndarray[Any, Any] = np.asarray(result, dtype=np.uint8)
     return arr
-
-
-def removal_prompt(labels: Sequence[str], template: str, prompt: str = "") -> str:
-    """The removal prompt for ``labels`` (see :data:`REMOVE_TEMPLATE`)."""
-    return template.format(labels=removal_labels(labels), prompt=prompt)
 
 
 def removal_labels(labels: Sequence[str]) -> str:
