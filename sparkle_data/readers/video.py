@@ -118,7 +118,10 @@ class VideoInfo:
 
 
 @contextlib.contextmanager
-def _open(source: Source, where: Where) -> Iterator[av.container.InputContainer]:
+def _opened(
+    source: Source, where: Where, max_pixels: int, max_frames: int
+) -> Iterator[tuple[VideoInfo, av.container.InputContainer, av.video.stream.VideoStream]]:
+    """The clip opened and its header checked: ``(info, container, video stream)``."""
     with open_source_file(source) as f:
         if source_size(f) == 0:
             raise corrupt(where, "video", "0 bytes", "is empty (zero-byte file or member)")
@@ -128,7 +131,8 @@ def _open(source: Source, where: Where) -> Iterator[av.container.InputContainer]
             rethrow_if_not_data(e)
             raise corrupt(where, "video", f"{type(e).__name__}: {e}", "cannot be opened") from e
         try:
-            yield container
+            info, stream = _probe(container, where, max_pixels, max_frames)
+            yield info, container, stream
         finally:
             container.close()
 
@@ -221,10 +225,8 @@ def open_probed(
     """The clip opened and probed as by :func:`probe_video`: ``(info, container, video
     stream)``, for a caller that goes on reading the same container (the deep check demuxes
     it). Closed when the block exits."""
-    where = Where.of(source, name, sample_id)
-    with _open(source, where) as container:
-        info, stream = _probe(container, where, max_pixels, max_frames)
-        yield info, container, stream
+    with _opened(source, Where.of(source, name, sample_id), max_pixels, max_frames) as opened:
+        yield opened
 
 
 # --------------------------------------------------------------------------- decoding
@@ -400,8 +402,7 @@ def open_video(
     container is closed on leaving it.
     """
     where = Where.of(source, name, sample_id)
-    with _open(source, where) as container:
-        info, stream = _probe(container, where, max_pixels, max_frames)
+    with _opened(source, where, max_pixels, max_frames) as (info, container, stream):
         yield VideoFile(container, stream, info, where)
 
 
@@ -463,8 +464,7 @@ def _iter_frames(
     max_pixels: int,
     max_frames: int,
 ) -> Iterator[tuple[int, npt.NDArray[np.uint8]]]:
-    with _open(source, where) as container:
-        info, stream = _probe(container, where, max_pixels, max_frames)
+    with _opened(source, where, max_pixels, max_frames) as (info, container, stream):
         _check_expected(where, info, expected_frames)
         wanted = set(wanted_indices(indices, info.num_frames))
         if not wanted:
