@@ -9,13 +9,11 @@ the catalog's scalar columns (``scores``, ``metadata``).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
+from sparkle_data.catalog.cells import cell_value
 from sparkle_data.catalog.model import Catalog
 from sparkle_data.catalog.table import METADATA_COLUMNS, SCORE_COLUMNS
 from sparkle_data.dataset.fields import Field
@@ -26,14 +24,6 @@ from sparkle_data.sampling.options import DecodeOptions, Output
 __all__ = ["Output", "SampleLoader"]
 
 _METADATA_COLUMNS = ("prompt", *METADATA_COLUMNS)
-
-
-def _plain(value: Any) -> Any:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
 
 
 @dataclass
@@ -68,9 +58,9 @@ class SampleLoader:
                 )
             )
         if "scores" in self.fields:
-            out["scores"] = {c: _plain(row.get(c)) for c in SCORE_COLUMNS}
+            out["scores"] = {c: cell_value(row.get(c)) for c in SCORE_COLUMNS}
         if "metadata" in self.fields:
-            out["metadata"] = {c: _plain(row.get(c)) for c in _METADATA_COLUMNS}
+            out["metadata"] = {c: cell_value(row.get(c)) for c in _METADATA_COLUMNS}
         return out
 
     def prepare(self, sample_ids: Sequence[str]) -> None:

@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+from sparkle_data.catalog.cells import cell_value
 from sparkle_data.errors import LayoutError
 from sparkle_data.export._common import (
     check_ids,
@@ -149,28 +150,18 @@ def wds_artifacts(
 
 
 def _jsonable(value: Any, column: str) -> Any:
-    if value is None:
-        return None
-    if isinstance(value, (bool, str)):
+    value = cell_value(value)
+    if value is None or isinstance(value, (bool, str)):
         return value
     try:
         number = float(value)
     except (TypeError, ValueError):
-        return None if _is_missing(value) else str(value)
+        return str(value)
     if not math.isfinite(number):
         return None
     if number.is_integer() and any(m in column for m in _INT_MARKERS):
         return int(number)
     return number
-
-
-def _is_missing(value: Any) -> bool:
-    import pandas as pd
-
-    try:
-        return bool(pd.isna(value))
-    except (TypeError, ValueError):
-        return False
 
 
 def sample_json(row: Mapping[str, Any], sample_id: str, prompt: str) -> bytes:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from sparkle_data._version import __version__
+from sparkle_data.catalog.cells import cell_value
 from sparkle_data.filters.expr import Compare
 from sparkle_data.filters.field import table_of
 from sparkle_data.filters.funnel import Population, StagesLike, funnel_table, resolve_stages
@@ -46,22 +47,8 @@ class StatsFiles:
 
 
 def _clean(v: Any) -> Any:
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    if v is None or (not isinstance(v, (str, int, float, bool)) and _isna(v)):
-        return None
-    if hasattr(v, "item"):
-        return v.item()
-    return v
-
-
-def _isna(v: Any) -> bool:
-    import pandas as pd
-
-    try:
-        return bool(pd.isna(v))
-    except (TypeError, ValueError):
-        return False
+    plain = cell_value(v)
+    return None if isinstance(plain, float) and not math.isfinite(plain) else plain
 
 
 def stage_thresholds(stages: StagesLike) -> dict[str, float]:

@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from sparkle_data.catalog.cells import cell_text
 from sparkle_data.catalog.groups import group_ids
 from sparkle_data.catalog.select import select_ids
 from sparkle_data.catalog.table import METADATA_COLUMNS, SCORE_COLUMNS
@@ -146,19 +147,6 @@ class RowSpec:
         return (*cols, *self.loaded_columns)
 
 
-def _text(value: Any) -> str | None:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    try:
-        import pandas as pd
-
-        if value is pd.NA:
-            return None
-    except ImportError:  # pragma: no cover - pandas is a dependency
-        pass
-    return str(value)
-
-
 def _score(value: Any) -> float:
     try:
         out = float(value)
@@ -260,11 +248,11 @@ class RowGenerator:
         out: dict[str, Any] = {
             "sample_id": sample_id,
             "edit_type": str(row["edit_type"]),
-            "prompt": _text(row.get("prompt")),
+            "prompt": cell_text(row.get("prompt")),
         }
         if "metadata" in self.spec.fields:
             for c in METADATA_COLUMNS:
-                out[c] = _text(row.get(c))
+                out[c] = cell_text(row.get(c))
         if "scores" in self.spec.fields:
             for c in SCORE_COLUMNS:
                 out[c] = _score(row.get(c))
