@@ -10,7 +10,6 @@ catalog, a DataFrame or an open file across process boundaries.
 from __future__ import annotations
 
 import contextlib
-import functools
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import IO, TYPE_CHECKING, Any
@@ -21,11 +20,10 @@ from sparkle_data.io.index import IndexEntry, open_member
 from sparkle_data.layout import EDIT_TYPES, artifact_spec, member_name, parse_sample_id
 
 if TYPE_CHECKING:
-    from fsspec.spec import AbstractFileSystem
 
     from sparkle_data.catalog import Catalog
 
-__all__ = ["ArtifactRef", "artifact_refs", "card_order", "open_ref", "resolve_root"]
+__all__ = ["ArtifactRef", "artifact_refs", "card_order", "open_ref"]
 
 _EXAMPLES = 5
 
@@ -52,16 +50,10 @@ class ArtifactRef:
         return {k: v for k, v in asdict(self).items() if k != "root"}
 
 
-@functools.lru_cache(maxsize=16)
-def resolve_root(root: str) -> tuple[AbstractFileSystem, str]:
-    """``(fs, path)`` of a root location, resolved once per process."""
-    return sfs.resolve(root)
-
-
 @contextlib.contextmanager
 def open_ref(ref: ArtifactRef) -> Iterator[IO[bytes]]:
     """A seekable binary file over the artifact's bytes (bounded to the member)."""
-    fs, base = resolve_root(ref.root)
+    fs, base = sfs.resolve_once(ref.root)
     where = sfs.join(base, ref.path)
     if ref.member is not None and ref.offset is not None:
         f = open_member(where, IndexEntry(ref.member, ref.offset, ref.size), fs=fs)

@@ -54,7 +54,7 @@ from sparkle_data.export._plan import (
     UnitResult,
 )
 from sparkle_data.export._resume import MANIFEST_NAME, ExportReport, run_export
-from sparkle_data.export._source import ArtifactRef, artifact_refs, open_ref, resolve_root
+from sparkle_data.export._source import ArtifactRef, artifact_refs, open_ref
 from sparkle_data.export._validate import member_checks
 from sparkle_data.export._writer import FileDigest, write_bytes, write_stream
 from sparkle_data.io import fs as sfs
@@ -81,7 +81,7 @@ KiwiOnError = ExportOnError
 def _place(ref: ArtifactRef, dst: Path, *, link: bool) -> FileDigest:
     """Write ``ref``'s bytes at ``dst`` atomically, or link a local loose file there."""
     if link and ref.member is None:
-        fs, base = resolve_root(ref.root)
+        fs, base = sfs.resolve_once(ref.root)
         if sfs.is_local(fs):
             src = Path(sfs.join(base, ref.path))
             dst.parent.mkdir(parents=True, exist_ok=True)

@@ -17,6 +17,7 @@ A *location* is a string naming one file or folder:
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ __all__ = [
     "ls",
     "open_binary",
     "resolve",
+    "resolve_once",
     "size",
     "unresolve",
 ]
@@ -66,6 +68,13 @@ def resolve(root: str | os.PathLike[str]) -> tuple[AbstractFileSystem, str]:
     if is_http(text):
         return HTTPRangeFileSystem(), text.rstrip("/")
     return resolve_fsspec(text)
+
+
+@functools.lru_cache(maxsize=16)
+def resolve_once(root: str) -> tuple[AbstractFileSystem, str]:
+    """:func:`resolve`, once per process and location: for workers that open many files of
+    the same few roots (exports, regeneration), so each root's filesystem is built once."""
+    return resolve(root)
 
 
 def unresolve(fs: AbstractFileSystem, path: str) -> str:
