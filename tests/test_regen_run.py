@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -227,3 +228,43 @@ def test_cli_plan_run_and_nothing_to_do(pristine: Path, tmp_path: Path) -> None:
                  "--config", "edited_video_canny.low=80"]) == 0
     assert main(["regen", "calibrate-canny", str(root), "-q", "--limit", "2", "--frames", "2",
                  "--grid", "low=50,100", "high=200"]) == 0
+
+
+def test_a_sample_that_fails_once_is_retried_and_resumes(
+    pristine: Path, tmp_path: Path
+) -> None:
+    """One execution path: the retry is a second stage-by-stage pass over the failed samples,
+    which skips what the first pass wrote and keeps its results (attempts, written)."""
+    import dataclasses
+
+    from sparkle_data.regen.registry import get_stage, register_stage
+    from sparkle_data.regen.worker import RunContext, run_items
+
+    root, gone = _stripped(pristine, tmp_path, keep_models=True)
+    plan = plan_regen(root, CPU)
+    canny = get_stage("edited_video_canny")
+    assert canny.run is not None
+    calls: list[str] = []
+
+    def flaky(inputs: Any, config: Any, model: Any) -> Any:
+        calls.append(inputs.sample_id)
+        if inputs.sample_id == gone[0] and calls.count(gone[0]) == 1:
+            raise OSError("transient")
+        return canny.run(inputs, config, model)  # type: ignore[misc]
+
+    register_stage(dataclasses.replace(canny, run=flaky, run_batch=None), replace=True)
+    try:
+        results = run_items(plan.items, RunContext(str(root), str(root), retries=1))
+    finally:
+        register_stage(canny, replace=True)
+    by_id = {r.sample_id: r for r in results}
+    assert [r.sample_id for r in results] == [it.sample_id for it in plan.items]
+    assert all(r.ok and r.error is None for r in results)
+    assert by_id[gone[0]].attempts == 2
+    assert {by_id[s].attempts for s in gone[1:]} == {1}
+    assert by_id[gone[0]].written == ["source_frame0", "edited_video_canny"]
+    assert by_id[gone[0]].skipped == ["source_frame0"]  # the retry resumed
+    assert calls.count(gone[0]) == 2
+    assert all(calls.count(s) == 1 for s in gone[1:])
+    for sid in gone:
+        assert (root / artifact_relpath(sid, "edited_video_canny")).is_file()

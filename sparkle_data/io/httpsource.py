@@ -19,7 +19,7 @@ kept-alive connections), checked before its body is used:
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, TypeVar
 
 from sparkle_data.errors import IntegrityError, SparkleError
 from sparkle_data.io.http import (
@@ -42,6 +42,7 @@ from sparkle_data.io.retry import (
 __all__ = ["HTTPSource", "parse_content_range"]
 
 _CHUNK: Final = 1 << 16
+_T = TypeVar("_T")
 
 
 def parse_content_range(value: str | None) -> tuple[int, int, int | None] | None:
@@ -94,32 +95,27 @@ class HTTPSource:
             raise
 
     def _check_etag(self, etag: str | None, start: int) -> None:
-        if etag is None:
-            return
-        if self.etag is None:
-            self.etag = etag
-        elif etag != self.etag:
-            raise IntegrityError.invalid(
-                "ETag",
-                etag,
-                rule=f"the remote file changed while it was read (expected ETag {self.etag})",
-                hint=f"Failed at byte {start}; rebuild indexes for the new file.",
-                path=self.location,
-            )
+        self.etag = self._same(self.etag, etag, "ETag", "changed while it was read", start)
 
     def _check_total(self, total: int | None, start: int) -> None:
-        if total is None:
-            return
-        if self.total is None:
-            self.total = total
-        elif total != self.total:
+        self.total = self._same(self.total, total, "remote size", "has changed size", start)
+
+    def _same(
+        self, known: _T | None, found: _T | None, what: str, change: str, start: int
+    ) -> _T | None:
+        """``what`` after an answer that says ``found``: the first value seen (or the one
+        given) is kept, and a later answer must agree."""
+        if known is None or found is None:
+            return found if known is None else known
+        if found != known:
             raise IntegrityError.invalid(
-                "remote size",
-                total,
-                rule=f"the remote file has changed size (expected {self.total} bytes)",
+                what,
+                found,
+                rule=f"the remote file {change} (expected {what} {known})",
                 hint=f"Failed at byte {start}; rebuild indexes for the new file.",
                 path=self.location,
             )
+        return known
 
     def _short(self, start: int, want: int, total: int) -> IntegrityError:
         return IntegrityError.invalid(

@@ -10,8 +10,6 @@ its part file (:mod:`.records`), merged into the record file when the run ends.
 
 from __future__ import annotations
 
-import dataclasses
-import functools
 import json
 import time
 import traceback
@@ -92,11 +90,6 @@ class ItemResult:
         )
 
 
-@functools.lru_cache(maxsize=8)
-def _resolve(root: str) -> tuple[Any, str]:
-    return sfs.resolve(root)
-
-
 def read_input(ref: InputRef, root: str, out: str) -> bytes:
     """The bytes an :class:`InputRef` points at (length-checked for shard members)."""
     if ref.where == "out":  # a loose output, or a member of a shard a pack run wrote
@@ -104,7 +97,7 @@ def read_input(ref: InputRef, root: str, out: str) -> bytes:
         if ref.offset is None:
             return path.read_bytes()
         return read_range(path, ref.offset, ref.size or 0)
-    fs, base = _resolve(root)
+    fs, base = sfs.resolve_once(root)
     where = sfs.join(base, ref.path)
     if ref.offset is None:
         with sfs.open_binary(where, fs=fs) as f:
@@ -145,8 +138,12 @@ class _Sample:
 
     def inputs(self, stage: Stage) -> SampleInputs:
         names = (*stage.inputs, "source_video")
-        return SampleInputs(self.item.sample_id, self.item.edit_type,
-                            {a: self.arts[a] for a in names if a in self.arts}, self.records)
+        return SampleInputs(
+            self.item.sample_id,
+            self.item.edit_type,
+            {a: self.arts[a] for a in names if a in self.arts},
+            self.records,
+        )
 
     def keep(self, stage: Stage, output: str, data: bytes) -> None:
         """Make a stage's output visible to the item's later stages."""
@@ -172,8 +169,9 @@ class _Sample:
                     stale.unlink(missing_ok=True)
         return False
 
-    def commit(self, stage: Stage, produced: Mapping[str, bytes], ctx: RunContext,
-               seconds: float) -> None:
+    def commit(
+        self, stage: Stage, produced: Mapping[str, bytes], ctx: RunContext, seconds: float
+    ) -> None:
         """Validate and atomically write what ``stage`` produced for this item."""
         sid = self.item.sample_id
         if set(produced) != set(stage.outputs):
@@ -211,18 +209,6 @@ def _runnable(stage: Stage) -> StageFn:
     return stage.run
 
 
-def _attempt(item: WorkItem, ctx: RunContext, result: ItemResult) -> None:
-    sample = _prepare(item, ctx, result)
-    for name in item.stages:
-        stage = get_stage(name)
-        if sample.done(stage, ctx):
-            continue
-        run = _runnable(stage)
-        t0 = time.perf_counter()
-        produced = run(sample.inputs(stage), ctx.config(name), _model(name, ctx))
-        sample.commit(stage, produced, ctx, time.perf_counter() - t0)
-
-
 def _fail(result: ItemResult, e: BaseException) -> None:
     last = traceback.extract_tb(e.__traceback__)[-1:]
     at = f" (at {last[0].filename.rsplit('/', 1)[-1]}:{last[0].lineno})" if last else ""
@@ -232,20 +218,9 @@ def _fail(result: ItemResult, e: BaseException) -> None:
 
 
 def run_item(item: WorkItem, ctx: RunContext) -> ItemResult:
-    """Run ``item``'s stages (retrying), never raising for a sample's own failure."""
-    result = ItemResult(item.sample_id, ok=False)
-    for attempt in range(1 + max(0, ctx.retries)):
-        result.attempts = attempt + 1
-        try:
-            _attempt(item, ctx, result)
-        except Exception as e:  # a sample's failure is reported, never fatal
-            _fail(result, e)
-            continue
-        result.ok = True
-        result.error = None
-        result.raw_output = None
-        break
-    return result
+    """Run one item's stages (retrying), never raising for the sample's own failure: one
+    item of :func:`run_items`."""
+    return run_items([item], ctx)[0]
 
 
 def _stage_order(items: Sequence[WorkItem]) -> list[str]:
@@ -267,8 +242,9 @@ def _batch_size(stage: Stage, config: StageConfig) -> int:
     return max(1, int(size))
 
 
-def _run_stage(stage: Stage, todo: list[_Sample], ctx: RunContext,
-               failed: dict[str, BaseException]) -> None:
+def _run_stage(
+    stage: Stage, todo: list[_Sample], ctx: RunContext, failed: dict[str, BaseException]
+) -> None:
     """``stage`` over ``todo``: ``run_batch`` on ``batch_size`` samples at a time, else
     ``run`` per sample; a sample that fails is recorded in ``failed``."""
     config = ctx.config(stage.name)
@@ -301,15 +277,10 @@ def _run_stage(stage: Stage, todo: list[_Sample], ctx: RunContext,
                 failed[s.item.sample_id] = e
 
 
-def run_items(items: Sequence[WorkItem], ctx: RunContext) -> list[ItemResult]:
-    """Run ``items`` stage by stage: each stage runs over every item that needs it before
-    the next stage starts, so a worker switches models once per stage (not per sample) and
-    model stages with a ``run_batch`` get ``batch_size`` samples per call. A sample that
-    fails leaves the pass and is retried alone (:func:`run_item`, which resumes from what
-    it already wrote), ``ctx.retries`` times."""
-    if len(items) <= 1:
-        return [run_item(it, ctx) for it in items]
-    results = {it.sample_id: ItemResult(it.sample_id, ok=False, attempts=1) for it in items}
+def _pass(
+    items: Sequence[WorkItem], ctx: RunContext, results: Mapping[str, ItemResult]
+) -> dict[str, BaseException]:
+    """One stage-by-stage pass over ``items``; what failed, by sample id."""
     failed: dict[str, BaseException] = {}
     samples: list[_Sample] = []
     for it in items:
@@ -319,23 +290,35 @@ def run_items(items: Sequence[WorkItem], ctx: RunContext) -> list[ItemResult]:
             failed[it.sample_id] = e
     for name in _stage_order(items):
         stage = get_stage(name)
-        todo = [s for s in samples if name in s.item.stages and s.item.sample_id not in failed
-                and not s.done(stage, ctx)]
+        todo = [
+            s
+            for s in samples
+            if name in s.item.stages and s.item.sample_id not in failed and not s.done(stage, ctx)
+        ]
         if todo:
             _run_stage(stage, todo, ctx, failed)
-    out = []
-    for it in items:
-        res = results[it.sample_id]
-        if it.sample_id not in failed:
-            res.ok = True
-        elif ctx.retries > 0:
-            again = run_item(it, dataclasses.replace(ctx, retries=ctx.retries - 1))
-            again.attempts += 1
-            again.written[:0] = res.written
-            for k, v in res.seconds.items():
-                again.seconds[k] = again.seconds.get(k, 0.0) + v
-            res = again
-        else:
-            _fail(res, failed[it.sample_id])
-        out.append(res)
-    return out
+    return failed
+
+
+def run_items(items: Sequence[WorkItem], ctx: RunContext) -> list[ItemResult]:
+    """Run ``items`` stage by stage: each stage runs over every item that needs it before
+    the next stage starts, so a worker switches models once per stage (not per sample) and
+    model stages with a ``run_batch`` get ``batch_size`` samples per call. The samples that
+    failed run again, ``ctx.retries`` times, resuming from what they already wrote; a
+    sample's failure is reported in its result, never raised."""
+    results = {it.sample_id: ItemResult(it.sample_id, ok=False) for it in items}
+    todo = list(items)
+    for attempt in range(1 + max(0, ctx.retries)):
+        if not todo:
+            break
+        failed = _pass(todo, ctx, results)
+        for it in todo:
+            res = results[it.sample_id]
+            res.attempts = attempt + 1
+            error = failed.get(it.sample_id)
+            if error is None:
+                res.ok, res.error, res.raw_output = True, None, None
+            else:
+                _fail(res, error)
+        todo = [it for it in todo if it.sample_id in failed]
+    return [results[it.sample_id] for it in items]
