@@ -6,6 +6,7 @@ import io
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -180,3 +181,39 @@ def test_bad_requests_are_refused(catalog: Catalog, tmp_path: Path) -> None:
     (tmp_path / "d" / "notes.txt").write_text("mine")
     with pytest.raises(ExportError, match="not empty"):
         export_kiwi(catalog, ["Sparkle_time_000000"], tmp_path / "d", progress=False)
+
+
+def test_pairs_are_judged_from_the_member_checks_headers(
+    damaged: Catalog, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The member check already read every clip's header: a pair unit reads none again,
+    and its verdicts are the same; a finished export's repair (whose manifest keeps only the
+    drops) reads the headers of the pairs it redoes."""
+    import sparkle_data.export.kiwi as kiwi
+
+    probed: list[str] = []
+    real = kiwi._probe
+
+    def counting(ref: Any, sample_id: str) -> tuple[int, int, int]:
+        probed.append(sample_id)
+        return real(ref, sample_id)
+
+    monkeypatch.setattr(kiwi, "_probe", counting)
+    ids = list(damaged.corpus().index)
+    out = tmp_path / "kiwi"
+    report = export_kiwi(damaged, ids, out, progress=False)
+    assert probed == []
+    assert report.samples == 28
+    assert report.dropped == {"frame_count_mismatch": 1, "size_mismatch": 1}
+    manifest = read_manifest(out)
+    assert manifest is not None
+    dropped = {d["id"]: d for d in manifest["summary"]["dropped"]}
+    assert dropped[MISMATCH_SIZE]["detail"] == "source 96x54, edited 64x48"
+
+    kept = next(s for s in ids if s not in (MISMATCH_FRAMES, MISMATCH_SIZE))
+    before = (out / member_name(kept, "edited_video")).read_bytes()
+    (out / member_name(kept, "edited_video")).unlink()
+    again = export_kiwi(damaged, ids, out, progress=False)
+    assert probed == [kept, kept]
+    assert again.samples == 28
+    assert (out / member_name(kept, "edited_video")).read_bytes() == before

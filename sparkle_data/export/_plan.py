@@ -23,6 +23,7 @@ __all__ = [
     "ENGINES",
     "EXPORT_ON_ERRORS",
     "VERIFY_MODES",
+    "Checked",
     "Engine",
     "ExportKeywords",
     "ExportOnError",
@@ -30,6 +31,7 @@ __all__ = [
     "ExportPlan",
     "Finalized",
     "Planner",
+    "Shape",
     "Unit",
     "UnitResult",
     "Verify",
@@ -112,8 +114,27 @@ class ExportPlan:
     finalize: Callable[[list[UnitResult]], Finalized]
 
 
-Planner = Callable[[frozenset[str]], ExportPlan]
-"""A format's plan for the ids it was given, less ``dropped`` (samples whose check failed)."""
+Shape = tuple[int, int, int]
+"""``(T, H, W)`` of a checked member (``T`` is 1 for an image)."""
+
+
+@dataclass(frozen=True)
+class Checked:
+    """What the member checks (:mod:`._validate`) found, for the format's planner."""
+
+    dropped: frozenset[str] = frozenset()
+    """Samples whose check failed (``on_error="skip"``): planned out."""
+    shapes: Mapping[str, Mapping[str, Shape]] = field(default_factory=dict)
+    """``{sample id: {artifact: (T, H, W)}}`` of the samples checked by this run or by the
+    run it resumes; empty for a finished export's repair (its manifest keeps only the drops),
+    so a unit that uses a shape falls back to reading the header."""
+
+    def shape(self, sample_id: str, artifact: str) -> Shape | None:
+        return self.shapes.get(sample_id, {}).get(artifact)
+
+
+Planner = Callable[[Checked], ExportPlan]
+"""A format's plan for the ids it was given, less the ``dropped`` ones of :class:`Checked`."""
 
 
 class ExportKeywords(TypedDict, total=False):

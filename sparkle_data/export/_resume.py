@@ -47,6 +47,7 @@ from sparkle_data.export._engine import run_units
 from sparkle_data.export._errors import ExportError
 from sparkle_data.export._plan import (
     VERIFY_MODES,
+    Checked,
     ExportOptions,
     ExportPlan,
     Planner,
@@ -55,7 +56,7 @@ from sparkle_data.export._plan import (
     Verify,
     default_workers,
 )
-from sparkle_data.export._validate import CheckUnit, recorded_error
+from sparkle_data.export._validate import CheckUnit, checked_shapes, recorded_error
 from sparkle_data.export._writer import FileDigest, hash_file
 from sparkle_data.io.atomic import atomic_write_text, fsync_dir, remove_stale_temps
 
@@ -363,8 +364,9 @@ def _check_members(
     manifest: Mapping[str, Any] | None,
     checks: Sequence[CheckUnit],
     common: ExportOptions,
-) -> dict[str, dict[str, Any]]:
-    """Run the checks not done yet (journaled); ``{sample id: drop}`` of the dropped ones.
+) -> tuple[dict[str, dict[str, Any]], Checked]:
+    """Run the checks not done yet (journaled): ``{sample id: drop}`` of the dropped ones,
+    and what the planner gets (the drops, and the members' shapes the verdicts recorded).
 
     Strict (``on_error="error"``): the first failing check raises, and so does a drop that
     an earlier lenient run recorded.
@@ -399,7 +401,8 @@ def _check_members(
     if drops and common.on_error == "error":
         sid, data = next(iter(drops.items()))
         raise recorded_error(sid, data)
-    return drops
+    shapes = {c.sample_id: checked_shapes(verdicts[c.key]) for c in checks}
+    return drops, Checked(frozenset(drops), {s: v for s, v in shapes.items() if v})
 
 
 def run_export(
@@ -422,7 +425,7 @@ def run_export(
     from tqdm.auto import tqdm
 
     engine, workers, verify = common.engine, common.workers, common.verify
-    planned: ExportPlan = plan(frozenset())
+    planned: ExportPlan = plan(Checked())
     units = planned.units
     keys = [u.key for u in units]
     all_keys = [*keys, *(c.key for c in checks)]
@@ -432,9 +435,9 @@ def run_export(
     fingerprint = plan_fingerprint(kind, options, [*checks, *units])
     state = _State(root, kind, fingerprint)
     manifest = _prepare(root, state, overwrite=common.overwrite)
-    drops = _check_members(root, kind, state, manifest, checks, common)
-    if drops:
-        planned = plan(frozenset(drops))
+    drops, checked = _check_members(root, kind, state, manifest, checks, common)
+    if checked.dropped or checked.shapes:
+        planned = plan(checked)
         units = planned.units
         keys = [u.key for u in units]
     n_verify = workers or default_workers()

@@ -35,7 +35,7 @@ from sparkle_data.errors import (
     RemoteError,
     SparkleError,
 )
-from sparkle_data.export._plan import ExportOnError, UnitResult
+from sparkle_data.export._plan import ExportOnError, Shape, UnitResult
 from sparkle_data.export._source import ArtifactRef, open_ref
 from sparkle_data.io.regular import read_error
 from sparkle_data.layout import artifact_spec
@@ -46,6 +46,7 @@ __all__ = [
     "DROP_REASONS",
     "CheckUnit",
     "check_unit_key",
+    "checked_shapes",
     "member_checks",
     "recorded_error",
 ]
@@ -142,7 +143,8 @@ class CheckUnit:
         from sparkle_data.readers.check import check_artifact  # PyAV: imported when used
 
         sid = self.sample_id
-        shapes: dict[str, tuple[int, int, int]] = {}
+        shapes: dict[str, Shape] = {}
+        all_shapes: dict[str, Shape] = {}
         names: dict[str, str] = {}
         for artifact, ref in self.members:
             try:
@@ -155,6 +157,7 @@ class CheckUnit:
                 if self.on_error == "error":
                     raise error from e
                 return self._drop(DROP_REASONS.get(type(error), _UNREADABLE), error, ref)
+            all_shapes[artifact] = shape
             if artifact_spec(artifact).extension != "png":
                 shapes[artifact], names[artifact] = shape, ref.where
         if self.consistency:
@@ -164,7 +167,15 @@ class CheckUnit:
                 if self.on_error == "error":
                     raise
                 return self._drop(_INCONSISTENT, e, None)
-        return UnitResult(self.key, {})
+        return UnitResult(self.key, {}, {"shapes": {a: list(s) for a, s in all_shapes.items()}})
+
+
+def checked_shapes(data: Mapping[str, Any]) -> dict[str, Shape]:
+    """The ``(T, H, W)`` per artifact that a passed check recorded (empty when none)."""
+    found = data.get("shapes")
+    if not isinstance(found, Mapping):
+        return {}
+    return {str(a): (int(s[0]), int(s[1]), int(s[2])) for a, s in found.items()}
 
 
 def member_checks(

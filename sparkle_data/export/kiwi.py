@@ -17,8 +17,9 @@ background (``edited_frame0_foreground_removed``), as Kiwi-Edit's reference-vide
 Kiwi-Edit rejects a pair whose first frames differ in size or whose clips give different
 frame counts (it keeps ``min(81, n)`` frames rounded down to ``4k + 1``). Every clip (and
 reference image) first gets the member check every export runs (:mod:`._validate`: a clip
-truncated after its header is never copied), then every pair is probed (stream headers)
-before it is written; pairs whose width/height or frame counts differ
+truncated after its header is never copied); that check's stream headers then judge every
+pair before it is written (a finished export's repair reads them again); pairs whose
+width/height or frame counts differ
 are **dropped and counted** in the report (reason ``size_mismatch`` or
 ``frame_count_mismatch``), never written. With ``trim_4k1=True`` both clips of a pair whose
 counts differ, or are not ``4k + 1``, are re-encoded (H.264, PyAV) to the largest ``4k + 1``
@@ -38,7 +39,7 @@ import csv
 import io
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -46,11 +47,13 @@ from sparkle_data.errors import CorruptVideoError
 from sparkle_data.export._common import check_ids, export_summary, prompts_of
 from sparkle_data.export._errors import ExportError
 from sparkle_data.export._plan import (
+    Checked,
     ExportKeywords,
     ExportOnError,
     ExportOptions,
     ExportPlan,
     Finalized,
+    Shape,
     UnitResult,
 )
 from sparkle_data.export._resume import MANIFEST_NAME, ExportReport, run_export
@@ -65,7 +68,6 @@ if TYPE_CHECKING:
     from typing_extensions import Unpack
 
     from sparkle_data.catalog import Catalog
-    from sparkle_data.readers.video import VideoInfo
 
 __all__ = ["KIWI_COLUMNS", "KIWI_CSV", "export_kiwi"]
 
@@ -98,12 +100,13 @@ def _place(ref: ArtifactRef, dst: Path, *, link: bool) -> FileDigest:
         return write_stream(dst, f, ref.size, where=ref.where)
 
 
-def _probe(ref: ArtifactRef, sample_id: str) -> VideoInfo:
-    """The clip's header (its bytes passed the member check before the unit runs)."""
+def _probe(ref: ArtifactRef, sample_id: str) -> Shape:
+    """The clip's ``(T, H, W)`` from its header, for a unit that did not get it from the
+    member check (a finished export's repair)."""
     from sparkle_data.readers.video import probe_video
 
     with open_ref(ref) as f:
-        return probe_video(f, name=ref.where, sample_id=sample_id)
+        return probe_video(f, name=ref.where, sample_id=sample_id).shape
 
 
 @dataclass(frozen=True)
@@ -119,6 +122,9 @@ class _KiwiUnit:
     reencode: bool
     link: bool
     on_error: KiwiOnError
+    shapes: tuple[Shape, Shape] | None = None
+    """The clips' ``(T, H, W)`` as the member check found them (not part of the plan's
+    fingerprint); ``None``: the unit reads the headers itself."""
 
     @property
     def key(self) -> str:
@@ -144,28 +150,29 @@ class _KiwiUnit:
 
         sid = self.sample_id
         try:
-            s, t = _probe(self.src, sid), _probe(self.tgt, sid)
+            (src_t, src_h, src_w), (tgt_t, tgt_h, tgt_w) = self.shapes or (
+                _probe(self.src, sid),
+                _probe(self.tgt, sid),
+            )
         except CorruptVideoError as e:
             if self.on_error == "error":
                 raise
             return self._drop("corrupt_video", str(e))
-        if (s.width, s.height) != (t.width, t.height):
-            return self._drop(
-                "size_mismatch", f"source {s.width}x{s.height}, edited {t.width}x{t.height}"
-            )
+        if (src_w, src_h) != (tgt_w, tgt_h):
+            return self._drop("size_mismatch", f"source {src_w}x{src_h}, edited {tgt_w}x{tgt_h}")
         frames: int | None = None
-        if s.num_frames != t.num_frames:
+        if src_t != tgt_t:
             if not self.trim_4k1:
                 return self._drop(
                     "frame_count_mismatch",
-                    f"source {s.num_frames} frames, edited {t.num_frames} frames",
+                    f"source {src_t} frames, edited {tgt_t} frames",
                 )
-            shorter = min(s.num_frames, t.num_frames)
+            shorter = min(src_t, tgt_t)
             frames = kiwi_num_frames(shorter, shorter)  # the largest 4k + 1 <= both
-        elif self.trim_4k1 and kiwi_num_frames(s.num_frames, s.num_frames) != s.num_frames:
-            frames = kiwi_num_frames(s.num_frames, s.num_frames)
+        elif self.trim_4k1 and kiwi_num_frames(src_t, src_t) != src_t:
+            frames = kiwi_num_frames(src_t, src_t)
         if self.reencode and frames is None:
-            frames = s.num_frames
+            frames = src_t
         files: dict[str, FileDigest] = {}
         for ref, artifact in ((self.src, "source_video"), (self.tgt, "edited_video")):
             rel = member_name(sid, artifact)
@@ -189,14 +196,20 @@ class _KiwiUnit:
             self.key,
             files,
             {
-                "frames": s.num_frames if frames is None else frames,
-                "width": s.width,
-                "height": s.height,
-                "source_frames": s.num_frames,
-                "edited_frames": t.num_frames,
+                "frames": src_t if frames is None else frames,
+                "width": src_w,
+                "height": src_h,
+                "source_frames": src_t,
+                "edited_frames": tgt_t,
                 "reencoded": frames is not None,
             },
         )
+
+
+def _checked_pair(checked: Checked, sample_id: str) -> tuple[Shape, Shape] | None:
+    src = checked.shape(sample_id, "source_video")
+    tgt = checked.shape(sample_id, "edited_video")
+    return None if src is None or tgt is None else (src, tgt)
 
 
 def _relative_to_base(out: Path, base_dir: str | os.PathLike[str] | None) -> str:
@@ -286,8 +299,12 @@ def export_kiwi(
         **opts.fingerprint_options(reserved=(KIWI_CSV, MANIFEST_NAME), ids=ordered),
     }
 
-    def plan(dropped: frozenset[str]) -> ExportPlan:
-        units = [u for u in all_units if u.sample_id not in dropped]
+    def plan(checked: Checked) -> ExportPlan:
+        units = [
+            replace(u, shapes=_checked_pair(checked, u.sample_id))
+            for u in all_units
+            if u.sample_id not in checked.dropped
+        ]
 
         def finalize(results: list[UnitResult]) -> Finalized:
             rows: list[list[str]] = []

@@ -55,6 +55,7 @@ from sparkle_data.export._common import (
 )
 from sparkle_data.export._errors import ExportError
 from sparkle_data.export._plan import (
+    Checked,
     ExportKeywords,
     ExportOptions,
     ExportPlan,
@@ -340,8 +341,8 @@ def export_sparkle(
         units.extend(_PreviewUnit(sid, tuple(files)) for sid, files in preview_files.items())
         return units
 
-    def plan(dropped: frozenset[str]) -> ExportPlan:
-        kept = [sid for sid in ordered if sid not in dropped]
+    def plan(checked: Checked) -> ExportPlan:
+        kept = [sid for sid in ordered if sid not in checked.dropped]
         units = plan_units(kept)
 
         def finalize(results: list[UnitResult]) -> Finalized:

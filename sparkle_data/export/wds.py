@@ -53,6 +53,7 @@ from sparkle_data.export._common import (
 )
 from sparkle_data.export._errors import ExportError
 from sparkle_data.export._plan import (
+    Checked,
     ExportKeywords,
     ExportOptions,
     ExportPlan,
@@ -306,8 +307,8 @@ def export_wds(
         ),
     }
 
-    def plan(dropped: frozenset[str]) -> ExportPlan:
-        kept_samples = [(sid, ms) for sid, ms in samples if sid not in dropped]
+    def plan(checked: Checked) -> ExportPlan:
+        kept_samples = [(sid, ms) for sid, ms in samples if sid not in checked.dropped]
         kept = [sid for sid, _ in kept_samples]
         units = _plan_shards(kept_samples, max_shard_bytes, max_shard_samples)
 
