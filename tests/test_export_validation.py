@@ -278,3 +278,22 @@ def test_hub_card_describes_the_samples_kept(root: Path, tmp_path: Path) -> None
     again = export_hub(catalog, ids, out, on_error="skip", **kw)  # resumes, nothing written
     assert again.written == 0
     assert (out / CARD_NAME).read_text() == card
+
+
+def test_checks_record_shapes_only_for_a_planner_that_uses_them(root: Path) -> None:
+    """The Kiwi planner judges pairs from the check's headers; other formats ignore shapes,
+    so their verdicts do not carry them (and their plan is not made again for them)."""
+    from sparkle_data.export._source import artifact_refs
+    from sparkle_data.export._validate import checked_shapes, member_checks
+    from sparkle_data.readers.video import probe_video
+
+    catalog, ids = catalog_ids(root)
+    sid = ids[0]
+    refs = {a: artifact_refs(catalog, [sid], a) for a in ("source_video", "edited_video")}
+    plain = member_checks([sid], refs, on_error="error")[0].run(root)
+    assert plain.data == {}
+    assert checked_shapes(plain.data) == {}
+    kept = member_checks([sid], refs, on_error="error", record_shapes=True)[0].run(root)
+    want = {a: probe_video(catalog.read_bytes(sid, a)).shape for a in refs}
+    assert checked_shapes(kept.data) == want
+    assert json.loads(json.dumps(kept.data)) == kept.data  # it goes into the JSONL journal

@@ -126,8 +126,9 @@ class Checked:
     """Samples whose check failed (``on_error="skip"``): planned out."""
     shapes: Mapping[str, Mapping[str, Shape]] = field(default_factory=dict)
     """``{sample id: {artifact: (T, H, W)}}`` of the samples checked by this run or by the
-    run it resumes; empty for a finished export's repair (its manifest keeps only the drops),
-    so a unit that uses a shape falls back to reading the header."""
+    run it resumes, when the checks record shapes (``member_checks(record_shapes=True)``);
+    empty for a finished export's repair (its manifest keeps only the drops), so a unit that
+    uses a shape falls back to reading the header."""
 
     def shape(self, sample_id: str, artifact: str) -> Shape | None:
         return self.shapes.get(sample_id, {}).get(artifact)

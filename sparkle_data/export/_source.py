@@ -20,7 +20,6 @@ from sparkle_data.io.index import IndexEntry, open_member
 from sparkle_data.layout import EDIT_TYPES, artifact_spec, member_name, parse_sample_id
 
 if TYPE_CHECKING:
-
     from sparkle_data.catalog import Catalog
 
 __all__ = ["ArtifactRef", "artifact_refs", "card_order", "open_ref"]

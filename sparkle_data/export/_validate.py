@@ -114,6 +114,9 @@ class CheckUnit:
     on_error: ExportOnError = "error"
     consistency: bool = True
     """Apply the cross-artifact rules (Kiwi-Edit handles sizes and frame counts itself)."""
+    record_shapes: bool = False
+    """Keep each member's ``(T, H, W)`` in the verdict, for a planner that uses them (the
+    Kiwi pairs); it changes no verdict, so it is not part of the plan."""
 
     @property
     def key(self) -> str:
@@ -167,6 +170,8 @@ class CheckUnit:
                 if self.on_error == "error":
                     raise
                 return self._drop(_INCONSISTENT, e, None)
+        if not self.record_shapes:
+            return UnitResult(self.key, {})
         return UnitResult(self.key, {}, {"shapes": {a: list(s) for a, s in all_shapes.items()}})
 
 
@@ -184,6 +189,7 @@ def member_checks(
     *,
     on_error: ExportOnError,
     consistency: bool = True,
+    record_shapes: bool = False,
 ) -> list[CheckUnit]:
     """One :class:`CheckUnit` per id with a member; ``refs`` maps each artifact to the refs
     of ``ids`` (in order; ``None`` where an id has none of it)."""
@@ -195,5 +201,5 @@ def member_checks(
             if ref is not None:
                 members.append((artifact, ref))
         if members:
-            out.append(CheckUnit(sid, tuple(members), on_error, consistency))
+            out.append(CheckUnit(sid, tuple(members), on_error, consistency, record_shapes))
     return out

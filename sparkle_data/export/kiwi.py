@@ -290,6 +290,7 @@ def export_kiwi(
         {"source_video": srcs, "edited_video": tgts, REF_ARTIFACT: refs},
         on_error=opts.on_error,
         consistency=False,  # sizes and frame counts: the pair rules of this module
+        record_shapes=True,  # ... judged from the check's headers (_KiwiUnit.shapes)
     )
     header = (*KIWI_COLUMNS, "ref_image") if stage3 else KIWI_COLUMNS
     options: dict[str, Any] = {
