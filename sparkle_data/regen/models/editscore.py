@@ -43,6 +43,7 @@ from sparkle_data.regen.config import (
     check_int_setting,
     check_number_setting,
     check_template_setting,
+    invalid_setting,
 )
 from sparkle_data.regen.frames import video_score_frames
 from sparkle_data.regen.models.common import (
@@ -132,19 +133,18 @@ class EditScoreConfig(ModelConfig):
 
     def __post_init__(self) -> None:
         ModelConfig.__post_init__(self)
-        c = type(self).__name__
         if self.backbone not in EDITSCORE_BACKBONES and self.backbone not in _FACTORIES:
-            raise ValueError(f"Invalid {c}.backbone {self.backbone!r}: must be one of "
-                             f"{EDITSCORE_BACKBONES} or a registered scorer.")
+            raise invalid_setting(
+                self, "backbone", f"must be one of {EDITSCORE_BACKBONES} or a registered scorer"
+            )
         check_int_setting(self, "score_range", 1, 1000)
         check_int_setting(self, "num_pass", 1, 64)
         check_number_setting(self, "temperature", 0, 5)
         if self.reduction not in ("average_last", "average_first"):
-            raise ValueError(f"Invalid {c}.reduction {self.reduction!r}: must be "
-                             "'average_last' or 'average_first'.")
+            raise invalid_setting(self, "reduction", "must be 'average_last' or 'average_first'")
         check_template_setting(self)
         if self.backbone == "openai" and not (self.openai_url and self.key_file):
-            raise ValueError(f"Invalid {c}.backbone 'openai': needs openai_url and key_file.")
+            raise invalid_setting(self, "backbone", "needs openai_url and key_file")
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,7 +29,13 @@ import numpy as np
 
 from sparkle_data.layout import FPS
 from sparkle_data.readers.video import probe_video
-from sparkle_data.regen.config import X264_PRESETS, check_number_setting, check_template_setting
+from sparkle_data.regen.config import (
+    X264_PRESETS,
+    check_int_setting,
+    check_number_setting,
+    check_template_setting,
+    invalid_setting,
+)
 from sparkle_data.regen.media import encode_mp4
 from sparkle_data.regen.models.common import (
     ModelConfig,
@@ -105,9 +111,7 @@ class WanConfig(ModelConfig):
         c = "WanConfig"
         sig = _floats(c, "sigmas", self.sigmas)
         if len(sig) != self.steps:
-            raise ValueError(
-                f"Invalid {c}.steps {self.steps!r}: must equal the number of sigmas ({len(sig)})."
-            )
+            raise invalid_setting(self, "steps", f"must equal the number of sigmas ({len(sig)})")
         check_number_setting(self, "shift", 0.1, 50.0)
         check_number_setting(self, "boundary_ratio", 0.0, 1.0)
         check_number_setting(self, "guidance_scale", 0.0, 30.0)
@@ -115,17 +119,16 @@ class WanConfig(ModelConfig):
         for name in ("height", "width"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 16 or v % 16:
-                raise ValueError(f"Invalid {c}.{name} {v!r}: must be a multiple of 16, >= 16.")
+                raise invalid_setting(self, name, "must be a multiple of 16, >= 16")
         n = self.num_frames
         if isinstance(n, bool) or not isinstance(n, int) or n < 5 or (n - 1) % 4:
-            raise ValueError(f"Invalid {c}.num_frames {n!r}: must be 4k + 1 (e.g. 81), >= 5.")
+            raise invalid_setting(self, "num_frames", "must be 4k + 1 (e.g. 81), >= 5")
         check_template_setting(self)
         if self.x264_preset not in X264_PRESETS:
-            raise ValueError(f"Invalid {c}.x264_preset {self.x264_preset!r}.")
-        for name, lo, hi in (("fps", 1, 240), ("crf", 0, 51), ("max_sequence_length", 8, 4096)):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
-                raise ValueError(f"Invalid {c}.{name} {v!r}: must be an int in [{lo}, {hi}].")
+            raise invalid_setting(self, "x264_preset", f"must be one of {X264_PRESETS}")
+        check_int_setting(self, "fps", 1, 240)
+        check_int_setting(self, "crf", 0, 51)
+        check_int_setting(self, "max_sequence_length", 8, 4096)
 
     def sigma_values(self) -> tuple[float, ...]:
         return _floats("WanConfig", "sigmas", self.sigmas)
